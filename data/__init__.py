@@ -1,0 +1,1 @@
+"""Data stages: stage content and style sets, prepare square images with manifests."""

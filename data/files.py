@@ -1,0 +1,117 @@
+"""File plumbing shared by the data stages: hashing, atomic writes, image listing, manifests."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+STAGED_SCHEMA = "sms-suite/staged/v1"
+PREPARED_SCHEMA = "sms-suite/prepared/v1"
+_CHUNK = 1 << 20
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_current_umask()
+
+
+class DataError(Exception):
+    """A problem with the user's data or arguments, reported as one clear message (no traceback)."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def folder_digest(records: list[dict[str, Any]]) -> str:
+    """One sha256 over the sorted (file, sha256) pairs: changes iff any file's name or bytes change."""
+    lines = sorted(f"{r['file']}\t{r['sha256']}\n" for r in records)
+    return sha256_bytes("".join(lines).encode("utf-8"))
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; it replaces ``target`` only if the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, _FILE_MODE)  # mkstemp creates 0600; give the file the mode a plain open() would
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(target: Path, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_json(target: Path, payload: Any) -> None:
+    text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image-suffixed files under ``folder`` (recursive, hidden entries skipped), in a stable order."""
+    folder = Path(folder)
+    found = []
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+            found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def relative_or_absolute(path: Path, start: Path) -> str:
+    """``path`` relative to ``start`` when it lies inside it, else absolute (for manifest roots)."""
+    path, start = Path(path).resolve(), Path(start).resolve()
+    try:
+        return path.relative_to(start).as_posix() or "."
+    except ValueError:
+        return path.as_posix()
+
+
+def staged_manifest(name: str, root: Path, manifest_path: Path, records: list[dict[str, Any]],
+                    **extra: Any) -> dict[str, Any]:
+    """The common manifest of every staging step: files under ``root`` with their sha256."""
+    return {
+        "schema": STAGED_SCHEMA,
+        "name": name,
+        "root": relative_or_absolute(root, Path(manifest_path).parent),
+        "count": len(records),
+        "digest": folder_digest(records),
+        **extra,
+        "records": records,
+    }
+
+
+def staged_root(manifest_path: Path, manifest: dict[str, Any]) -> Path:
+    return (Path(manifest_path).parent / manifest["root"]).resolve()

@@ -1,0 +1,72 @@
+"""The three ε-networks of SMS (spec §2) behind one object: real, style and fake.
+
+With one shared UNet the networks are adapters on it: ``real`` = adapters disabled, ``style`` = the frozen
+style LoRA, ``fake`` = the trainable fake LoRA. With a different style base, ``style`` is a second UNet.
+Every forward is counted per sample row (a batched cond/uncond call counts 2), the suite's NFE unit.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+from diffusers import UNet2DConditionModel
+from peft.tuners.tuners_utils import BaseTunerLayer
+
+REAL, STYLE, FAKE = "real", "style", "fake"
+
+
+class Denoisers:
+    def __init__(self, unet: UNet2DConditionModel, style_unet: UNet2DConditionModel, *,
+                 style_adapter: str | None, fake_adapter: str = FAKE):
+        self.unet = unet
+        self.style_unet = style_unet
+        self.style_adapter = style_adapter
+        self.fake_adapter = fake_adapter
+        self.forwards = 0
+        self._layers = [module for module in unet.modules() if isinstance(module, BaseTunerLayer)]
+        self._active: str | None = "unset"
+
+    @property
+    def shared(self) -> bool:
+        return self.style_unet is self.unet
+
+    def fake_parameters(self) -> list[torch.nn.Parameter]:
+        marker = f".{self.fake_adapter}."
+        return [param for name, param in self.unet.named_parameters() if marker in name]
+
+    def _activate(self, adapter: str | None, trainable: bool = False) -> None:
+        if adapter == self._active and not trainable:
+            return
+        for layer in self._layers:
+            if adapter is None:
+                layer.enable_adapters(False)
+            else:
+                layer.enable_adapters(True)
+                layer.set_adapter(adapter, inference_mode=not trainable)
+        self._active = None if trainable else adapter
+
+    def _run(self, unet: UNet2DConditionModel, z_t: torch.Tensor, t: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        self.forwards += z_t.shape[0]
+        t = t.expand(z_t.shape[0]) if t.ndim else t.repeat(z_t.shape[0])
+        out = unet(z_t.to(unet.dtype), t, encoder_hidden_states=emb.to(unet.dtype)).sample
+        return out.float()
+
+    def real(self, z_t: torch.Tensor, t: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        self._activate(None)
+        return self._run(self.unet, z_t, t, emb)
+
+    def style(self, z_t: torch.Tensor, t: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        if not self.shared:
+            return self._run(self.style_unet, z_t, t, emb)
+        self._activate(self.style_adapter)
+        return self._run(self.unet, z_t, t, emb)
+
+    def fake(self, z_t: torch.Tensor, t: torch.Tensor, emb: torch.Tensor, *, trainable: bool = False) -> torch.Tensor:
+        self._activate(self.fake_adapter, trainable=trainable)
+        return self._run(self.unet, z_t, t, emb)
+
+    @contextmanager
+    def counting(self):
+        """Yield a callable returning the forwards made inside the block."""
+        start = self.forwards
+        yield lambda: self.forwards - start

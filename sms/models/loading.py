@@ -1,0 +1,147 @@
+"""Load SD-1.5-family components from 'tiny', a local diffusers folder, a single file, or a hub id."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from sms.models.configs import SD15_CONFIG_DIR, sd15_scheduler_config
+from sms.models.errors import (
+    PICKLE_SUFFIXES,
+    ModelLoadError,
+    missing_model_message,
+    pickle_refused_message,
+    unreadable_file_message,
+)
+from sms.models.tokenizer import sd_clip_tokenizer
+
+TINY = "tiny"
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+@dataclass
+class BaseComponents:
+    """What one SD-1.x checkpoint provides."""
+
+    tokenizer: CLIPTokenizer
+    text_encoder: CLIPTextModel
+    vae: AutoencoderKL
+    unet: UNet2DConditionModel
+    scheduler: DDIMScheduler
+    source: str
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+
+
+def load_base(reference: str, *, dtype: torch.dtype = torch.float32, allow_pickle: bool = False,
+              single_file_config: str | None = None) -> BaseComponents:
+    """Resolve ``reference`` (``'tiny'``, folder, single file, or hub id) to SD-1.x components."""
+    if reference == TINY:
+        return _tiny_components()
+    path = Path(reference).expanduser()
+    if path.is_dir():
+        return _from_folder(path, dtype)
+    if path.is_file():
+        return _from_single_file(path, dtype, allow_pickle, single_file_config)
+    if _HUB_ID.match(reference) and not path.suffix:
+        return _from_hub(reference, dtype)
+    raise ModelLoadError(missing_model_message("model", reference, [str(path.resolve())]))
+
+
+def _tiny_components() -> BaseComponents:
+    from sms.models import tiny
+
+    return BaseComponents(
+        tokenizer=sd_clip_tokenizer(),
+        text_encoder=tiny.build_tiny_text_encoder(),
+        vae=tiny.build_tiny_vae(),
+        unet=tiny.build_tiny_unet(),
+        scheduler=tiny.build_tiny_scheduler(),
+        source=TINY,
+    )
+
+
+def _components_of(pipe: StableDiffusionPipeline, source: str) -> BaseComponents:
+    scheduler = DDIMScheduler.from_config({**sd15_scheduler_config(), **_schedule_of(pipe.scheduler.config)})
+    return BaseComponents(pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, scheduler, source)
+
+
+def _schedule_of(config) -> dict:
+    keys = ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "prediction_type")
+    return {key: config[key] for key in keys if key in config}
+
+
+def _from_folder(path: Path, dtype: torch.dtype) -> BaseComponents:
+    if not (path / "model_index.json").is_file():
+        raise ModelLoadError(missing_model_message(
+            "diffusers pipeline folder", str(path), [f"{path / 'model_index.json'} (missing)"]))
+    kwargs = {} if (path / "tokenizer").is_dir() else {"tokenizer": sd_clip_tokenizer()}
+    try:
+        pipe = StableDiffusionPipeline.from_pretrained(
+            str(path), torch_dtype=dtype, safety_checker=None, feature_extractor=None,
+            requires_safety_checker=False, local_files_only=True, **kwargs)
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"{missing_model_message('model', str(path), [str(path)])} Loader said: {error}") from error
+    return _components_of(pipe, str(path))
+
+
+def _from_single_file(path: Path, dtype: torch.dtype, allow_pickle: bool, config: str | None) -> BaseComponents:
+    if path.suffix.lower() in PICKLE_SUFFIXES and not allow_pickle:
+        raise ModelLoadError(pickle_refused_message(path, "checkpoint"))
+    if path.suffix.lower() == ".safetensors":
+        check_safetensors_readable(path, "checkpoint")
+    config_dir = config or str(SD15_CONFIG_DIR)
+    try:
+        pipe = StableDiffusionPipeline.from_single_file(
+            str(path), config=config_dir, local_files_only=True, torch_dtype=dtype,
+            tokenizer=sd_clip_tokenizer(), safety_checker=None, feature_extractor=None,
+            requires_safety_checker=False)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise ModelLoadError(
+            f"Could not load the single-file checkpoint {str(path)!r} as SD-1.x with the configs in "
+            f"{config_dir!r}: {error}. Is it an SD-1.5-family checkpoint (not SDXL/SD-2)?") from error
+    return _components_of(pipe, str(path))
+
+
+def _from_hub(repo_id: str, dtype: torch.dtype) -> BaseComponents:
+    looked = ["the local Hugging Face cache" + (" (HF_HUB_OFFLINE=1: no download tried)" if hub_offline() else "")]
+    try:
+        pipe = StableDiffusionPipeline.from_pretrained(
+            repo_id, torch_dtype=dtype, safety_checker=None, feature_extractor=None,
+            requires_safety_checker=False, local_files_only=hub_offline())
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(missing_model_message("model", repo_id, looked)) from error
+    return _components_of(pipe, repo_id)
+
+
+def check_safetensors_readable(path: Path, what: str) -> None:
+    """Open the header and touch every tensor, so a truncated file fails here with a clear message."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            for key in handle.keys():
+                handle.get_slice(key).get_shape()
+        expected = _safetensors_payload_end(path)
+        if expected != path.stat().st_size:
+            raise ValueError(f"header describes {expected:,} bytes, file has {path.stat().st_size:,}")
+    except Exception as error:  # safetensors raises its own SafetensorError type
+        raise ModelLoadError(unreadable_file_message(path, what, error)) from error
+
+
+def _safetensors_payload_end(path: Path) -> int:
+    import json
+    import struct
+
+    with open(path, "rb") as handle:
+        (header_len,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(header_len))
+    ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
+    return 8 + header_len + max(ends, default=0)

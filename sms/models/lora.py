@@ -1,0 +1,96 @@
+"""Style LoRA files (kohya/Civitai or diffusers format) read and attached through diffusers + peft."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+from peft.tuners.tuners_utils import BaseTunerLayer
+from transformers import CLIPTextModel
+
+from sms.models.errors import (
+    PICKLE_SUFFIXES,
+    ModelLoadError,
+    lora_mismatch_message,
+    missing_lora_message,
+    pickle_refused_message,
+)
+from sms.models.loading import check_safetensors_readable
+
+_DOWN_KEY_MARKERS = ("lora_A.", "lora.down.", "lora_down.")
+
+
+def read_lora(path: str | Path, *, allow_pickle: bool = False) -> tuple[dict[str, torch.Tensor], dict | None]:
+    """diffusers-format state dict (``unet.*`` / ``text_encoder.*`` keys) and kohya network alphas."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ModelLoadError(missing_lora_message(str(path)))
+    if path.suffix.lower() in PICKLE_SUFFIXES and not allow_pickle:
+        raise ModelLoadError(pickle_refused_message(path, "LoRA"))
+    if path.suffix.lower() == ".safetensors":
+        check_safetensors_readable(path, "LoRA")
+    state_dict, alphas = StableDiffusionPipeline.lora_state_dict(str(path), use_safetensors=None)
+    if not any(key.startswith("unet.") for key in state_dict):
+        raise ModelLoadError(
+            f"The LoRA {str(path)!r} has no UNet weights in a format diffusers recognises "
+            f"(kohya 'lora_unet_*' or diffusers 'unet.*' keys); found e.g. {list(state_dict)[:3]}.")
+    return state_dict, alphas
+
+
+def _count_down_keys(state_dict: dict, prefix: str) -> int:
+    return sum(1 for key in state_dict if key.startswith(prefix) and any(m in key for m in _DOWN_KEY_MARKERS))
+
+
+def _modules_with_adapter(model: torch.nn.Module, adapter_name: str) -> int:
+    return sum(1 for module in model.modules()
+               if isinstance(module, BaseTunerLayer) and adapter_name in getattr(module, "lora_A", {}))
+
+
+def attach_style_lora(unet: UNet2DConditionModel, path: str | Path, *, adapter_name: str, scale: float,
+                      text_encoder: CLIPTextModel | None = None, allow_pickle: bool = False) -> None:
+    """Attach the LoRA's UNet part as adapter ``adapter_name`` at ``scale``; fuse its text-encoder part
+    into ``text_encoder`` when one is given (the reference release skips those keys)."""
+    path = Path(path).expanduser()
+    state_dict, alphas = read_lora(path, allow_pickle=allow_pickle)
+    expected = _count_down_keys(state_dict, "unet.")
+    _silence_diffusers_key_warnings()
+    try:
+        StableDiffusionPipeline.load_lora_into_unet(state_dict, alphas, unet=unet, adapter_name=adapter_name)
+    except (RuntimeError, ValueError) as error:
+        raise ModelLoadError(f"{lora_mismatch_message(path, ['(loader error)'], expected)} Loader said: {error}") from error
+    loaded = _modules_with_adapter(unet, adapter_name)
+    if loaded != expected:
+        unet.delete_adapters(adapter_name)
+        raise ModelLoadError(lora_mismatch_message(path, [f"{expected - loaded} modules"], expected))
+    unet.set_adapters([adapter_name], weights=[scale])
+    if text_encoder is not None and _count_down_keys(state_dict, "text_encoder."):
+        StableDiffusionPipeline.load_lora_into_text_encoder(
+            state_dict, alphas, text_encoder=text_encoder, prefix="text_encoder",
+            lora_scale=scale, adapter_name=adapter_name)
+        _fuse_and_unload_text_encoder(text_encoder, adapter_name, scale)
+
+
+def merge_style_lora(unet: UNet2DConditionModel, path: str | Path, *, scale: float,
+                     text_encoder: CLIPTextModel | None = None, allow_pickle: bool = False) -> None:
+    """W ← W + scale·(alpha/rank)·up·down in place (the release's merge), leaving no adapter behind."""
+    attach_style_lora(unet, path, adapter_name="style_merge", scale=scale, text_encoder=text_encoder,
+                      allow_pickle=allow_pickle)
+    unet.fuse_lora(lora_scale=1.0, adapter_names=["style_merge"])
+    unet.unload_lora()
+
+
+def _fuse_and_unload_text_encoder(text_encoder: CLIPTextModel, adapter_name: str, scale: float) -> None:
+    for module in text_encoder.modules():
+        if isinstance(module, BaseTunerLayer):
+            module.set_scale(adapter_name, scale)
+            module.merge(adapter_names=[adapter_name])
+    from peft.utils import get_peft_model_state_dict  # noqa: F401  (peft present)
+    from diffusers.utils.peft_utils import recurse_remove_peft_layers
+
+    recurse_remove_peft_layers(text_encoder)
+
+
+def _silence_diffusers_key_warnings() -> None:
+    # The count check above turns unmatched keys into an error; diffusers' warning would only repeat it.
+    logging.getLogger("diffusers.loaders.peft").setLevel(logging.ERROR)

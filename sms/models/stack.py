@@ -1,0 +1,146 @@
+"""One typed entry point: ``load_stack(ModelSpec)`` → everything a score-distillation method needs."""
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+from peft import LoraConfig
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from sms.models.denoisers import FAKE, STYLE, Denoisers
+from sms.models.loading import TINY, load_base
+from sms.models.lora import attach_style_lora, merge_style_lora
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+          "float16": torch.float16, "fp16": torch.float16}
+
+
+@dataclass
+class FakeLoraConfig:
+    """The trainable fake score's LoRA (spec §2): peft default init, so ε_fake = ε_real at start."""
+
+    rank: int = 8
+    alpha: float = 32.0
+    target_modules: tuple[str, ...] = ("to_q", "to_v")
+
+
+@dataclass
+class ModelSpec:
+    base: str = TINY                      # 'tiny', hub id, diffusers folder, or single .safetensors file
+    style_base: str | None = None         # None: the style UNet shares the base weights
+    style_lora: str | None = None         # kohya/Civitai or diffusers LoRA file; None for 'tiny' = stand-in
+    lora_scale: float = 0.8
+    apply_text_encoder_lora: bool = False
+    fake_lora: FakeLoraConfig = field(default_factory=FakeLoraConfig)
+    dtype: str = "float32"                # frozen weights; LoRA parameters and latents stay fp32
+    device: str = "cpu"
+    allow_pickle: bool = False
+    single_file_config: str | None = None  # diffusers config folder for single files (default: bundled SD-1.5)
+    with_fake: bool = True
+
+    @property
+    def shares_base(self) -> bool:
+        return self.style_base in (None, self.base)
+
+
+@dataclass
+class ModelStack:
+    tokenizer: CLIPTokenizer
+    text_encoder: CLIPTextModel
+    vae: AutoencoderKL
+    scheduler: DDIMScheduler
+    denoisers: Denoisers
+    spec: ModelSpec
+    style_lora_path: str | None
+
+    @property
+    def unet(self) -> UNet2DConditionModel:
+        return self.denoisers.unet
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    @torch.no_grad()
+    def embed(self, prompts: list[str]) -> torch.Tensor:
+        """CLIP last hidden states, padded to 77 tokens, fp32 (the conditioning of every UNet call)."""
+        ids = self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length,
+                             truncation=True, return_tensors="pt").input_ids.to(self.text_encoder.device)
+        return self.text_encoder(ids)[0].float()
+
+    def fingerprint(self) -> dict[str, str | None]:
+        """sha256 of the weights actually used, for sidecars."""
+        return {"base": _reference_hash(self.spec.base),
+                "style_base": _reference_hash(self.spec.style_base) if self.spec.style_base else None,
+                "style_lora": _file_sha256(self.style_lora_path) if self.style_lora_path else None}
+
+
+def tiny_style_lora_path() -> Path:
+    from sms.models.tiny import write_tiny_style_lora
+    from sms.paths import cache_dir
+
+    return write_tiny_style_lora(cache_dir() / "tiny" / "tiny_style_lora.safetensors")
+
+
+def load_stack(spec: ModelSpec) -> ModelStack:
+    dtype = DTYPES[spec.dtype]
+    base = load_base(spec.base, dtype=dtype, allow_pickle=spec.allow_pickle,
+                     single_file_config=spec.single_file_config)
+    lora_path = spec.style_lora or (str(tiny_style_lora_path()) if spec.base == TINY else None)
+    text_encoder = base.text_encoder if spec.apply_text_encoder_lora else None
+    unet = base.unet
+    if spec.shares_base:
+        style_unet, style_adapter = unet, (STYLE if lora_path else None)
+        if lora_path:
+            attach_style_lora(unet, lora_path, adapter_name=STYLE, scale=spec.lora_scale,
+                              text_encoder=text_encoder, allow_pickle=spec.allow_pickle)
+    else:
+        style = load_base(spec.style_base, dtype=dtype, allow_pickle=spec.allow_pickle,
+                          single_file_config=spec.single_file_config)
+        style_unet, style_adapter = style.unet, None
+        if lora_path:
+            merge_style_lora(style_unet, lora_path, scale=spec.lora_scale,
+                             text_encoder=style.text_encoder if spec.apply_text_encoder_lora else None,
+                             allow_pickle=spec.allow_pickle)
+        base = style  # spec §2: tokenizer, text encoder, VAE and scheduler come from the style checkpoint
+    if spec.with_fake:
+        _add_fake_lora(unet, spec.fake_lora)
+    for module in {id(m): m for m in (unet, style_unet, base.vae, base.text_encoder)}.values():
+        module.requires_grad_(False)
+        module.to(spec.device)
+        module.eval()
+    denoisers = Denoisers(unet, style_unet, style_adapter=style_adapter)
+    for param in denoisers.fake_parameters():
+        param.data = param.data.float()
+    return ModelStack(base.tokenizer, base.text_encoder, base.vae, base.scheduler, denoisers, spec, lora_path)
+
+
+def _add_fake_lora(unet: UNet2DConditionModel, config: FakeLoraConfig) -> None:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Already found a `peft_config`")  # style + fake: intended
+        unet.add_adapter(LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights=True,
+                                    target_modules=list(config.target_modules)), adapter_name=FAKE)
+
+
+def _reference_hash(reference: str) -> str:
+    path = Path(reference).expanduser()
+    if path.is_file():
+        return _file_sha256(str(path))
+    if path.is_dir():
+        weights = sorted((path / "unet").glob("*.safetensors")) or sorted((path / "unet").glob("*.bin"))
+        return _file_sha256(str(weights[0])) if weights else "unknown"
+    return reference  # 'tiny' (built from config with fixed seeds) or a hub id
+
+
+@lru_cache(maxsize=16)
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 24), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -11,8 +11,8 @@ import argparse
 import csv
 import io
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 if __package__ in (None, ""):  # run as a script: make the repo's packages importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -20,7 +20,15 @@ if __package__ in (None, ""):  # run as a script: make the repo's packages impor
 import numpy as np
 from matplotlib.figure import Figure
 
-from data.files import PREPARED_SCHEMA, STAGED_SCHEMA, atomic_path, atomic_write_bytes, list_images, read_json
+from data.files import (
+    PREPARED_SCHEMA,
+    STAGED_SCHEMA,
+    DataError,
+    atomic_path,
+    atomic_write_bytes,
+    list_images,
+    read_json,
+)
 from eval.rapsd import DomainSpectrum, domain_spectrum, high_frequency_ratio
 
 LOW_MAX = 0.1  # cycles/pixel: right edge of panel (a)
@@ -46,10 +54,12 @@ def domain_images(folder: Path) -> list[Path]:
 def compute_domains(folders: list[Path], labels: list[str], *, size: int = 256, grey: bool = True,
                     remove_mean: bool = True, band: tuple[float, float] = (0.1, 0.9)) -> dict[str, DomainSpectrum]:
     domains = {}
-    for folder, label in zip(folders, labels):
+    for folder, label in zip(folders, labels, strict=True):
+        if not Path(folder).is_dir():
+            raise DataError(f"{folder} (domain {label!r}) is not a folder")
         images = domain_images(folder)
         if not images:
-            raise SystemExit(f"error: no images in {folder} (domain {label!r})")
+            raise DataError(f"no images in {folder} (domain {label!r})")
         domains[label] = domain_spectrum(images, band=band, size=size, grey=grey, remove_mean=remove_mean)
     return domains
 
@@ -93,7 +103,7 @@ def curves_csv(domains: dict[str, DomainSpectrum]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["domain", "n", "freq", "mean", "low", "high"])
     for label, spectrum in domains.items():
-        for row in zip(spectrum.freq, spectrum.mean, spectrum.low, spectrum.high):
+        for row in zip(spectrum.freq, spectrum.mean, spectrum.low, spectrum.high, strict=True):
             writer.writerow([label, spectrum.n, *(f"{value:.10g}" for value in row)])
     return buffer.getvalue()
 
@@ -121,8 +131,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    domains = compute_domains(args.dirs, args.labels, size=args.size, grey=args.grey,
-                              remove_mean=args.remove_mean, band=tuple(args.band))
+    try:
+        domains = compute_domains(args.dirs, args.labels, size=args.size, grey=args.grey,
+                                  remove_mean=args.remove_mean, band=tuple(args.band))
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     plot_rapsd(domains, args.out)
     csv_path = args.out.with_suffix(".csv")
     atomic_write_bytes(csv_path, curves_csv(domains).encode("utf-8"))

@@ -11,14 +11,26 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from data.captions import caption_for, load_captions
-from data.files import (PREPARED_SCHEMA, STAGED_SCHEMA, DataError, atomic_write_bytes, atomic_write_json,
-                        folder_digest, list_images, read_json, sha256_bytes, sha256_file, staged_root)
+from data.files import (
+    PREPARED_SCHEMA,
+    STAGED_SCHEMA,
+    DataError,
+    atomic_write_bytes,
+    atomic_write_json,
+    folder_digest,
+    list_images,
+    read_json,
+    sha256_bytes,
+    sha256_file,
+    staged_root,
+)
 from data.images import load_rgb, png_bytes, square_resized
 
 
@@ -104,7 +116,8 @@ def prepare_one(task: Task) -> tuple[str, dict[str, Any]]:
         decoded = load_rgb(image.path)
         square = square_resized(decoded, task.size)
     except Exception as error:  # any decoder failure (Pillow raises many types) means "skip", never "abort"
-        return "skipped", {**base, "reason": f"{type(error).__name__}: {error}"}
+        reason = f"{type(error).__name__}: {error}".replace(str(image.path), image.file)
+        return "skipped", {**base, "reason": reason}
     data = png_bytes(square)
     atomic_write_bytes(task.out / f"{task.id}.png", data)
     return "ok", {"id": task.id, "path": f"{task.id}.png", "source": image.source, "source_file": image.file,
@@ -140,7 +153,7 @@ def prepare(src: Path, out: Path, size: int, *, name: str | None = None, limit: 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tasks = [Task(image, id_, out, size, caption_for(captions, image.file))
-             for image, id_ in zip(images, unique_ids(images))]
+             for image, id_ in zip(images, unique_ids(images), strict=True)]
     records, skipped = [], []
     for status, entry in _run(tasks, workers):
         (records if status == "ok" else skipped).append(entry)

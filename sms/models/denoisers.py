@@ -25,6 +25,7 @@ class Denoisers:
         self.forwards = 0
         self._layers = [module for module in unet.modules() if isinstance(module, BaseTunerLayer)]
         self._active: str | None = "unset"
+        self._dtype = {id(unet): unet.dtype, id(style_unet): style_unet.dtype}  # ModelMixin.dtype walks all params
 
     @property
     def shared(self) -> bool:
@@ -48,7 +49,8 @@ class Denoisers:
     def _run(self, unet: UNet2DConditionModel, z_t: torch.Tensor, t: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         self.forwards += z_t.shape[0]
         t = t.expand(z_t.shape[0]) if t.ndim else t.repeat(z_t.shape[0])
-        out = unet(z_t.to(unet.dtype), t, encoder_hidden_states=emb.to(unet.dtype)).sample
+        dtype = self._dtype[id(unet)]
+        out = unet(z_t.to(dtype), t, encoder_hidden_states=emb.to(dtype)).sample
         return out.float()
 
     def real(self, z_t: torch.Tensor, t: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:

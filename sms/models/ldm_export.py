@@ -105,8 +105,9 @@ def vae_key_to_ldm(key: str, num_up_blocks: int) -> str:
         return key  # quant_conv, post_quant_conv
     rest = re.sub(r"^down_blocks\.(\d+)\.resnets\.", r"down.\1.block.", rest)
     rest = re.sub(r"^down_blocks\.(\d+)\.downsamplers\.0\.", r"down.\1.downsample.", rest)
-    rest = re.sub(r"^up_blocks\.(\d+)\.resnets\.", lambda m: f"up.{num_up_blocks - 1 - int(m[1])}.block.", rest)
-    rest = re.sub(r"^up_blocks\.(\d+)\.upsamplers\.0\.", lambda m: f"up.{num_up_blocks - 1 - int(m[1])}.upsample.", rest)
+    level = lambda m: num_up_blocks - 1 - int(m[1])  # noqa: E731 - LDM counts decoder levels bottom-up
+    rest = re.sub(r"^up_blocks\.(\d+)\.resnets\.", lambda m: f"up.{level(m)}.block.", rest)
+    rest = re.sub(r"^up_blocks\.(\d+)\.upsamplers\.0\.", lambda m: f"up.{level(m)}.upsample.", rest)
     rest = re.sub(r"^mid_block\.resnets\.(\d+)\.", lambda m: f"mid.block_{int(m[1]) + 1}.", rest)
     if rest.startswith("mid_block.attentions.0."):
         rest = "mid.attn_1." + _rename_head(rest[len("mid_block.attentions.0."):], _VAE_ATTENTION)
@@ -119,7 +120,9 @@ def vae_key_to_ldm(key: str, num_up_blocks: int) -> str:
 def _put(out: dict[str, torch.Tensor], key: str, tensor: torch.Tensor, dtype: torch.dtype | None) -> None:
     if key in out:
         raise ValueError(f"two tensors map to LDM key {key!r}")
-    tensor = tensor.detach().to("cpu")
+    tensor = tensor.detach()
+    if tensor.device.type != "meta":  # meta models give a shape-only layout, handy for checks
+        tensor = tensor.to("cpu")
     if dtype is not None and tensor.is_floating_point():
         tensor = tensor.to(dtype)
     out[key] = tensor.contiguous()
@@ -179,15 +182,19 @@ def check_against_diffusers(checkpoint: dict[str, torch.Tensor], unet, vae, text
     if not hasattr(text_encoder, "text_model"):  # what diffusers does for the flattened CLIPTextModel
         clip = {k.removeprefix("text_model."): v for k, v in clip.items()}
     buffers = {k for k, _ in text_encoder.named_buffers()}
-    parts = {
-        "unet": (convert_ldm_unet_checkpoint(checkpoint, unet.config), unet.state_dict(), set()),
-        "vae": (convert_ldm_vae_checkpoint(checkpoint, vae.config), vae.state_dict(), set()),
-        "text_encoder": (clip, text_encoder.state_dict(), buffers),
-    }
+    try:
+        parts = {
+            "unet": (convert_ldm_unet_checkpoint(checkpoint, unet.config), unet.state_dict(), set()),
+            "vae": (convert_ldm_vae_checkpoint(checkpoint, vae.config), vae.state_dict(), set()),
+            "text_encoder": (clip, text_encoder.state_dict(), buffers),
+        }
+    except KeyError as error:
+        raise ValueError(f"diffusers' converter fails on this layout: missing {error}") from error
     for name, (back, want, ignorable) in parts.items():
         missing = sorted(want.keys() - back.keys())
         extra = sorted(back.keys() - want.keys() - ignorable)
-        wrong = [k for k in want.keys() & back.keys() if not torch.equal(back[k].cpu(), want[k].cpu().to(back[k].dtype))]
+        wrong = [k for k in want.keys() & back.keys()
+                 if not torch.equal(back[k].cpu(), want[k].cpu().to(back[k].dtype))]
         if missing or extra or wrong:
             raise ValueError(f"diffusers would not read the {name} back: missing {missing[:5]}, "
                              f"unexpected {extra[:5]}, changed {sorted(wrong)[:5]}")

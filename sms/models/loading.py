@@ -44,7 +44,7 @@ def load_base(reference: str, *, dtype: torch.dtype = torch.float32, allow_pickl
               single_file_config: str | None = None) -> BaseComponents:
     """Resolve ``reference`` (``'tiny'``, folder, single file, or hub id) to SD-1.x components."""
     if reference == TINY:
-        return _tiny_components()
+        return _tiny_components(dtype)
     path = Path(reference).expanduser()
     if path.is_dir():
         return _from_folder(path, dtype)
@@ -55,14 +55,17 @@ def load_base(reference: str, *, dtype: torch.dtype = torch.float32, allow_pickl
     raise ModelLoadError(missing_model_message("model", reference, [str(path.resolve())]))
 
 
-def _tiny_components() -> BaseComponents:
+def _tiny_components(dtype: torch.dtype = torch.float32) -> BaseComponents:
     from sms.models import tiny
+
+    def cast(module):  # built in fp32; cast only when asked (diffusers warns on every dtype `.to`)
+        return module if dtype == torch.float32 else module.to(dtype)
 
     return BaseComponents(
         tokenizer=sd_clip_tokenizer(),
-        text_encoder=tiny.build_tiny_text_encoder(),
-        vae=tiny.build_tiny_vae(),
-        unet=tiny.build_tiny_unet(),
+        text_encoder=cast(tiny.build_tiny_text_encoder()),
+        vae=cast(tiny.build_tiny_vae()),
+        unet=cast(tiny.build_tiny_unet()),
         scheduler=tiny.build_tiny_scheduler(),
         source=TINY,
     )

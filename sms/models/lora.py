@@ -23,6 +23,14 @@ _DOWN_KEY_MARKERS = ("lora_A.", "lora.down.", "lora_down.")
 
 def read_lora(path: str | Path, *, allow_pickle: bool = False) -> tuple[dict[str, torch.Tensor], dict | None]:
     """diffusers-format state dict (``unet.*`` / ``text_encoder.*`` keys) and kohya network alphas."""
+    state_dict, alphas, _ = _read_lora_with_metadata(path, allow_pickle=allow_pickle)
+    return state_dict, alphas
+
+
+def _read_lora_with_metadata(path: str | Path, *, allow_pickle: bool = False
+                             ) -> tuple[dict[str, torch.Tensor], dict | None, dict | None]:
+    """As ``read_lora``, plus the peft adapter metadata (``r``, ``lora_alpha`` …) that diffusers-format files
+    saved by ``save_lora_weights`` carry; without it their alpha would silently default to the rank."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise ModelLoadError(missing_lora_message(str(path)))
@@ -30,12 +38,20 @@ def read_lora(path: str | Path, *, allow_pickle: bool = False) -> tuple[dict[str
         raise ModelLoadError(pickle_refused_message(path, "LoRA"))
     if path.suffix.lower() == ".safetensors":
         check_safetensors_readable(path, "LoRA")
-    state_dict, alphas = StableDiffusionPipeline.lora_state_dict(str(path), use_safetensors=None)
+    state_dict, alphas, metadata = StableDiffusionPipeline.lora_state_dict(
+        str(path), use_safetensors=None, return_lora_metadata=True)
     if not any(key.startswith("unet.") for key in state_dict):
         raise ModelLoadError(
             f"The LoRA {str(path)!r} has no UNet weights in a format diffusers recognises "
             f"(kohya 'lora_unet_*' or diffusers 'unet.*' keys); found e.g. {list(state_dict)[:3]}.")
-    return state_dict, alphas
+    return state_dict, alphas, (metadata or None)
+
+
+def _metadata_for(metadata: dict | None, prefix: str) -> dict | None:
+    """The adapter metadata of one component (keys ``<prefix>.r`` …), or None where the file has none for it."""
+    if not metadata or not any(key.startswith(f"{prefix}.") for key in metadata):
+        return None
+    return metadata
 
 
 def _count_down_keys(state_dict: dict, prefix: str) -> int:
@@ -52,11 +68,12 @@ def attach_style_lora(unet: UNet2DConditionModel, path: str | Path, *, adapter_n
     """Attach the LoRA's UNet part as adapter ``adapter_name`` at ``scale``; fuse its text-encoder part
     into ``text_encoder`` when one is given (the reference release skips those keys)."""
     path = Path(path).expanduser()
-    state_dict, alphas = read_lora(path, allow_pickle=allow_pickle)
+    state_dict, alphas, metadata = _read_lora_with_metadata(path, allow_pickle=allow_pickle)
     expected = _count_down_keys(state_dict, "unet.")
     _silence_diffusers_key_warnings()
     try:
-        StableDiffusionPipeline.load_lora_into_unet(state_dict, alphas, unet=unet, adapter_name=adapter_name)
+        StableDiffusionPipeline.load_lora_into_unet(state_dict, alphas, unet=unet, adapter_name=adapter_name,
+                                                    metadata=_metadata_for(metadata, "unet"))
     except (RuntimeError, ValueError) as error:
         raise ModelLoadError(f"{lora_mismatch_message(path, ['(loader error)'], expected)} Loader said: {error}") from error
     loaded = _modules_with_adapter(unet, adapter_name)
@@ -67,7 +84,7 @@ def attach_style_lora(unet: UNet2DConditionModel, path: str | Path, *, adapter_n
     if text_encoder is not None and _count_down_keys(state_dict, "text_encoder."):
         StableDiffusionPipeline.load_lora_into_text_encoder(
             state_dict, alphas, text_encoder=text_encoder, prefix="text_encoder",
-            lora_scale=scale, adapter_name=adapter_name)
+            lora_scale=scale, adapter_name=adapter_name, metadata=_metadata_for(metadata, "text_encoder"))
         _fuse_and_unload_text_encoder(text_encoder, adapter_name, scale)
 
 

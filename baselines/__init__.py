@@ -1,0 +1,1 @@
+"""Score-distillation baselines, one registered method per file (see README: "Adding a method")."""

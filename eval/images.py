@@ -1,0 +1,47 @@
+"""Image loading and the resize rules the metrics' definition ids name."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+@lru_cache(maxsize=64)
+def _load(path: str, mtime_ns: int) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def load_rgb(path: str | Path) -> Image.Image:
+    path = Path(path)
+    return _load(str(path), path.stat().st_mtime_ns)
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """1×3×H×W float32 in [0, 1]."""
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def paired_tensors(output: Path, reference: Path, size: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The output and its reference as [0, 1] tensors of one shape.
+
+    size=None: the reference is resized (bicubic) to the output's size when they differ;
+    size=S: both are resized (bicubic) to S×S.
+    """
+    out_img, ref_img = load_rgb(output), load_rgb(reference)
+    if size is not None:
+        out_img = out_img.resize((size, size), Image.BICUBIC) if out_img.size != (size, size) else out_img
+        target = (size, size)
+    else:
+        target = out_img.size
+    if ref_img.size != target:
+        ref_img = ref_img.resize(target, Image.BICUBIC)
+    return to_tensor(out_img), to_tensor(ref_img)
+
+
+def pair_rule(size: int | None) -> str:
+    return "content-to-output-bicubic" if size is None else f"both-{size}sq-bicubic"

@@ -1,0 +1,61 @@
+"""LPIPS (lpips 0.1.4, net='alex', v0.1 linear heads from the wheel) between stylised and content image."""
+from __future__ import annotations
+
+from importlib.metadata import version
+from pathlib import Path
+from typing import Sequence
+
+import lpips
+import torch
+
+from eval.images import pair_rule, paired_tensors
+from eval.manifest import Sample
+from eval.registry import METRICS, Direction, Pairing, PerImageMetric
+from eval.weights import MetricUnavailable, MetricWeights, resolve_alexnet, short_hash
+
+
+def load_alexnet_trunk(net: torch.nn.Module, path: str | Path) -> None:
+    """Copy a torchvision AlexNet state dict (``features.<i>.*``) into lpips' sliced trunk."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    target = {}
+    for key in net.state_dict():
+        _slice, index, param = key.split(".")
+        source = f"features.{index}.{param}"
+        if source not in state:
+            raise MetricUnavailable(f"LPIPS AlexNet trunk: {path} lacks {source}; not an AlexNet state dict")
+        target[key] = state[source]
+    net.load_state_dict(target)
+
+
+def build_lpips(trunk_path: str | Path) -> lpips.LPIPS:
+    """lpips.LPIPS(net='alex') whose AlexNet trunk comes from a file instead of the hub."""
+    model = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
+    load_alexnet_trunk(model.net, trunk_path)
+    return model.eval()
+
+
+@METRICS.register("lpips")
+class LPIPSMetric(PerImageMetric):
+    """LPIPS(stylised, content); images in [0, 1] are mapped to [-1, 1] as lpips expects."""
+
+    direction = Direction.LOWER
+    pairing = Pairing.CONTENT
+    needs = ("content",)
+
+    def __init__(self, weights: MetricWeights | None = None, *, device: str = "cpu", size: int | None = None):
+        super().__init__(weights, device=device)
+        trunk = resolve_alexnet(self.weights)
+        self.size = size
+        self.trunk_hash = short_hash(trunk)
+        self.model = build_lpips(trunk).to(self.target_device)
+
+    def distance(self, output: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+        dev = self.target_device
+        return self.model(output.to(dev) * 2 - 1, content.to(dev) * 2 - 1).flatten()
+
+    def score(self, samples: Sequence[Sample]) -> torch.Tensor:
+        with torch.inference_mode():
+            return torch.cat([self.distance(*paired_tensors(s.output, s.content, self.size)) for s in samples])
+
+    def definition(self) -> str:
+        return f"lpips-{version('lpips')}-alex-v0.1@{self.trunk_hash}/{pair_rule(self.size)}"

@@ -1,0 +1,148 @@
+"""Where each metric's weights come from, and their hashes for definition ids.
+
+Nothing is downloaded unless ``MetricWeights.allow_download`` is set; a missing file raises
+:class:`MetricUnavailable` naming the file and every place looked, and the runner records the metric as
+skipped with that reason.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
+ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
+ART_INCEPTION_FILE = "art_inception.pth"
+ART_INCEPTION_URL = "https://huggingface.co/matthias-wright/art_inception/resolve/main/art_inception.pth"
+ART_INCEPTION_SHA256 = "5bc1c20380401911d99d528b7b6e4430044b56edd5f7f26467222f3fb7c54e7e"
+HASHED_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".json", ".txt", ".model")
+
+
+class MetricUnavailable(RuntimeError):
+    """A metric cannot run here (weights absent, too few images, ...); the message is the skip reason."""
+
+
+@dataclass
+class MetricWeights:
+    """Optional local paths to every metric backbone; ``None`` means "use the default place, if any"."""
+
+    alexnet: Path | None = None
+    clip: Path | None = None
+    clip_arch: str = "ViT-B-32"
+    inception: Path | None = None
+    art_inception: Path | None = None
+    pickscore: Path | None = None
+    pickscore_processor: Path | None = None
+    allow_download: bool = False
+    verify_hashes: bool = True
+
+    def __post_init__(self) -> None:
+        for field in ("alexnet", "clip", "inception", "art_inception", "pickscore", "pickscore_processor"):
+            value = getattr(self, field)
+            if value is not None:
+                setattr(self, field, Path(value).expanduser())
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "MetricWeights":
+        data = json.loads(Path(path).read_text())
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown weight keys {unknown}; known: {sorted(known)}")
+        base = Path(path).parent
+        for key, value in data.items():
+            if isinstance(value, str) and key not in ("clip_arch",) and not Path(value).expanduser().is_absolute():
+                data[key] = base / value
+        return cls(**data)
+
+
+def torch_hub_checkpoints() -> Path:
+    """The torch hub checkpoint folder (honours TORCH_HOME, as torchvision does)."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def require_file(path: Path | None, what: str, field: str) -> Path:
+    if path is None:
+        raise MetricUnavailable(f"{what}: no path given (set '{field}' in --weights-json)")
+    if not Path(path).is_file():
+        raise MetricUnavailable(f"{what}: file not found: {path} (from '{field}' in the weights config)")
+    return Path(path)
+
+
+def require_dir(path: Path | None, what: str, field: str) -> Path:
+    if path is None:
+        raise MetricUnavailable(f"{what}: no folder given (set '{field}' in --weights-json)")
+    if not Path(path).is_dir():
+        raise MetricUnavailable(f"{what}: folder not found: {path} (from '{field}' in the weights config)")
+    return Path(path)
+
+
+def resolve_alexnet(weights: MetricWeights) -> Path:
+    """LPIPS' AlexNet trunk: the given path, else the torch hub cache, else (if allowed) a download."""
+    if weights.alexnet is not None:
+        return require_file(weights.alexnet, "LPIPS AlexNet trunk", "alexnet")
+    cached = torch_hub_checkpoints() / ALEXNET_FILE
+    if cached.is_file():
+        return cached
+    if weights.allow_download:
+        import torch
+
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(ALEXNET_URL, str(cached), hash_prefix="7be5be79")
+        return cached
+    raise MetricUnavailable(
+        f"LPIPS AlexNet trunk: {ALEXNET_FILE} not found; looked in 'alexnet' of the weights config (unset) and "
+        f"the torch hub cache {cached} (TORCH_HOME={os.environ.get('TORCH_HOME', 'unset')}); downloads not allowed"
+    )
+
+
+def resolve_art_inception(weights: MetricWeights) -> Path:
+    """ArtFID's art-tuned Inception; checked against the published sha256 unless verify_hashes is off."""
+    if weights.art_inception is None and weights.allow_download:
+        import torch
+
+        target = torch_hub_checkpoints() / ART_INCEPTION_FILE
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(ART_INCEPTION_URL, str(target), hash_prefix=ART_INCEPTION_SHA256[:8])
+        weights = dataclasses.replace(weights, art_inception=target)
+    path = require_file(weights.art_inception, f"ArtFID Inception ({ART_INCEPTION_FILE})", "art_inception")
+    if weights.verify_hashes and sha256_file(path) != ART_INCEPTION_SHA256:
+        raise MetricUnavailable(
+            f"ArtFID Inception: {path} has sha256 {sha256_file(path)}, expected {ART_INCEPTION_SHA256}"
+        )
+    return path
+
+
+@lru_cache(maxsize=None)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    stat = Path(path).stat()
+    return _sha256_cached(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def sha256_tree(folder: str | Path) -> str:
+    """Hash of a model folder: sha256 over (relative name, file sha256) of its weight and config files."""
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in HASHED_SUFFIXES):
+        digest.update(f"{file.relative_to(folder).as_posix()}:{sha256_file(file)}\n".encode())
+    return digest.hexdigest()
+
+
+def short_hash(path: str | Path) -> str:
+    path = Path(path)
+    return (sha256_tree(path) if path.is_dir() else sha256_file(path))[:12]

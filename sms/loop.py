@@ -1,0 +1,150 @@
+"""The per-image optimisation every method shares (spec §1, §7): z ← z − AdamW(∂L/∂z), L = grad trick + λ·identity."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from diffusers.optimization import get_constant_schedule, get_cosine_schedule_with_warmup
+from PIL import Image
+from tqdm.auto import tqdm
+
+from sms.config import LoopConfig, ResolvedRun
+from sms.identity import build_identity_loss
+from sms.images import image_to_tensor, tensor_to_image, working_size
+from sms.method import Prompts, ScoreDistillation, StepState
+from sms.models.stack import ModelStack
+from sms.rng import VAE_STEP, RandomStreams
+
+
+@dataclass
+class Trace:
+    """Per-iteration record kept in the sidecar."""
+
+    t: list[int] = field(default_factory=list)
+    distill_grad: list[float] = field(default_factory=list)
+    identity_loss: list[float] = field(default_factory=list)
+    aux_loss: list[float] = field(default_factory=list)
+    nonfinite: list[int] = field(default_factory=list)
+    forwards: list[int] = field(default_factory=list)
+
+
+@dataclass
+class LoopResult:
+    image: Image.Image
+    trace: Trace
+    seconds_total: float
+    seconds_iterations: float
+    peak_memory_bytes: int | None
+    previews: list[Image.Image]
+
+
+def distillation_loss(z: torch.Tensor, g: torch.Tensor, scale: float) -> torch.Tensor:
+    """The grad trick, ½·scale·Σ(z − sg(z − g))², whose gradient is scale·g (spec §7, references.md)."""
+    return 0.5 * scale * (z - (z - g).detach()).square().sum()
+
+
+def gradient_scale(loop: LoopConfig, z: torch.Tensor) -> float:
+    """1/numel(z) for the ½·mean reduction, or numerator/(h·w) (DDS: 2000/(h·w))."""
+    if loop.grad_numerator is None:
+        return 1.0 / z.numel()
+    return loop.grad_numerator / (z.shape[-2] * z.shape[-1])
+
+
+def make_optimizer(z: torch.Tensor, loop: LoopConfig):
+    if loop.optimizer == "adamw":
+        optimizer = torch.optim.AdamW([z], lr=loop.lr, betas=loop.betas, eps=loop.eps, weight_decay=loop.weight_decay)
+    elif loop.optimizer == "sgd":
+        optimizer = torch.optim.SGD([z], lr=loop.lr, weight_decay=loop.weight_decay)
+    else:
+        raise ValueError(f"unknown optimizer {loop.optimizer!r}; use 'adamw' or 'sgd'")
+    if loop.schedule == "warmup_cosine":
+        scheduler = get_cosine_schedule_with_warmup(optimizer, loop.warmup, int(loop.cosine_horizon * loop.iters))
+    elif loop.schedule == "constant":
+        scheduler = get_constant_schedule(optimizer)
+    else:
+        raise ValueError(f"unknown schedule {loop.schedule!r}; use 'warmup_cosine' or 'constant'")
+    return optimizer, scheduler
+
+
+@torch.no_grad()
+def encode(models: ModelStack, x: torch.Tensor, streams: RandomStreams, init: str) -> torch.Tensor:
+    """z_src = (VAE posterior sample, or its mean) × scaling factor; the sample's noise is a seeded stream."""
+    vae = models.vae
+    posterior = vae.encode((2 * x - 1).to(models.device, vae.dtype)).latent_dist
+    mean, std = posterior.mean.float(), posterior.std.float()
+    if init == "mean":
+        latent = mean
+    elif init == "sample":
+        latent = mean + std * streams.normal(VAE_STEP, "vae", mean.shape, device=mean.device)
+    else:
+        raise ValueError(f"unknown init {init!r}; use 'sample' or 'mean'")
+    return latent * vae.config.scaling_factor
+
+
+@torch.no_grad()
+def decode(models: ModelStack, z: torch.Tensor) -> torch.Tensor:
+    vae = models.vae
+    return (vae.decode((z / vae.config.scaling_factor).to(vae.dtype)).sample.float() + 1) / 2
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def stylize_image(image: Image.Image, image_id: str, models: ModelStack, run: ResolvedRun, *,
+                  progress: bool = True, streams: RandomStreams | None = None,
+                  on_step: Callable[[int, torch.Tensor], None] | None = None) -> LoopResult:
+    loop = run.loop
+    device = models.device
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    streams = streams or RandomStreams(loop.seed, image_id)
+    size = working_size(image.width, image.height, loop.resolution)
+    z_src = encode(models, image_to_tensor(image, size), streams, loop.init)
+    method: ScoreDistillation = run.method_cls(run.method_config, models, run.run.prompts)
+    identity = build_identity_loss(loop.identity, **loop.identity_options)
+    z = z_src.clone().requires_grad_(True)
+    optimizer, scheduler = make_optimizer(z, loop)
+    scale = gradient_scale(loop, z)
+    trace, previews = Trace(), []
+    _synchronize(device)
+    iterations_start = time.perf_counter()
+    bar = tqdm(range(loop.iters), desc=f"{run.run.method}:{image_id}", disable=not progress, leave=False)
+    for step in bar:
+        gradient = method.gradient(StepState(step, loop.iters, z.detach(), z_src, streams))
+        loss = distillation_loss(z, gradient.g, scale)
+        identity_value = 0.0
+        if loop.lambda_identity:
+            identity_term = loop.lambda_identity * identity(z, z_src, gradient.t)
+            identity_value = float(identity_term.detach())
+            loss = loss + identity_term
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        aux = method.update(StepState(step, loop.iters, z.detach(), z_src, streams))
+        _record(trace, gradient, identity_value, aux)
+        bar.set_postfix(t=gradient.t, g=f"{trace.distill_grad[-1]:.2e}", id=f"{identity_value:.2e}",
+                        aux=f"{aux.get('fake_loss', 0.0):.2e}", refresh=False)
+        if loop.preview_every and (step + 1) % loop.preview_every == 0:
+            previews.append(tensor_to_image(decode(models, z.detach()), (image.width, image.height)))
+        if on_step is not None:
+            on_step(step, z.detach())
+    _synchronize(device)
+    iterations_seconds = time.perf_counter() - iterations_start
+    result = tensor_to_image(decode(models, z.detach()), (image.width, image.height))
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    return LoopResult(result, trace, time.perf_counter() - start, iterations_seconds, peak, previews)
+
+
+def _record(trace: Trace, gradient, identity_value: float, aux: dict) -> None:
+    trace.t.append(gradient.t)
+    trace.distill_grad.append(float(gradient.g.abs().mean()))
+    trace.identity_loss.append(identity_value)
+    trace.aux_loss.append(float(aux.get("fake_loss", 0.0)))
+    trace.nonfinite.append(gradient.nonfinite)
+    trace.forwards.append(gradient.forwards + int(aux.get("forwards", 0)))

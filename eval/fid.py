@@ -15,7 +15,7 @@ import torch
 from scipy import linalg
 from torchmetrics.utilities import dim_zero_cat
 
-from eval.inception import InceptionFeatures
+from eval.inception import load_inception_features
 from eval.manifest import Sample
 from eval.perceptual import LPIPSMetric
 from eval.registry import METRICS, Direction, Pairing, SetMetric
@@ -86,7 +86,7 @@ class _InceptionFID(SetMetric):
     ):
         super().__init__(weights, device=device)
         path = self.weights_path()
-        self.extractor = InceptionFeatures(path, resize=resize).to(self.target_device)
+        self.extractor = load_inception_features(path, resize=resize, device=self.target_device)
         self.weights_hash = short_hash(path)
         self.infinity = infinity
         self.seed = seed

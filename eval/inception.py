@@ -14,6 +14,7 @@ before dropout/fc). The checkpoint decides the flavour, which the definition id 
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -117,3 +118,14 @@ class InceptionFeatures(nn.Module):
                 for i, row in zip(chunk, features):
                     out[i] = row
         return torch.stack(out)
+
+
+@lru_cache(maxsize=2)
+def _cached(path: str, mtime_ns: int, resize: int | None, device: str) -> InceptionFeatures:
+    return InceptionFeatures(path, resize=resize).to(device)
+
+
+def load_inception_features(path: str | Path, *, resize: int | None, device: torch.device) -> InceptionFeatures:
+    """InceptionFeatures for a checkpoint, shared between metrics that use the same file (e.g. fid_art, artfid)."""
+    path = Path(path)
+    return _cached(str(path), path.stat().st_mtime_ns, resize, str(device))

@@ -1,6 +1,7 @@
 """LPIPS (lpips 0.1.4, net='alex', v0.1 linear heads from the wheel) between stylised and content image."""
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 from typing import Sequence
@@ -34,6 +35,11 @@ def build_lpips(trunk_path: str | Path) -> lpips.LPIPS:
     return model.eval()
 
 
+@lru_cache(maxsize=1)
+def _cached_lpips(path: str, mtime_ns: int, device: str) -> lpips.LPIPS:
+    return build_lpips(path).to(device)
+
+
 @METRICS.register("lpips")
 class LPIPSMetric(PerImageMetric):
     """LPIPS(stylised, content); images in [0, 1] are mapped to [-1, 1] as lpips expects."""
@@ -47,7 +53,7 @@ class LPIPSMetric(PerImageMetric):
         trunk = resolve_alexnet(self.weights)
         self.size = size
         self.trunk_hash = short_hash(trunk)
-        self.model = build_lpips(trunk).to(self.target_device)
+        self.model = _cached_lpips(str(trunk), trunk.stat().st_mtime_ns, str(self.target_device))
 
     def distance(self, output: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
         dev = self.target_device

@@ -63,6 +63,10 @@ class ResolvedRun:
 
 
 def resolve(run: RunConfig) -> ResolvedRun:
+    if run.method not in methods:
+        from sms.plugins import load_methods
+
+        load_methods()
     method_cls = methods.get(run.method)
     profile = run.profile or method_cls.default_profile
     if profile not in method_cls.profiles:

@@ -1,6 +1,7 @@
 """The fake score ε_fake^φ's denoising update (spec §8): ᾱ_t²-weighted ε-MSE on the conditional branch."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -30,11 +31,29 @@ class FakeScoreTrainer:
     def __init__(self, denoisers: Denoisers, schedule: NoiseSchedule, config: FakeScoreConfig):
         self.denoisers = denoisers
         self.schedule = schedule
-        self.parameters = denoisers.fake_parameters()
+        self.config = config
+        self.named = denoisers.fake_named_parameters()
+        self.parameters = [param for _, param in self.named]
         if not self.parameters:
             raise ValueError("the model stack has no fake LoRA (ModelSpec.with_fake=False)")
-        self.optimizer = torch.optim.AdamW(self.parameters, lr=config.lr, betas=config.betas,
-                                           weight_decay=config.weight_decay)
+        self.optimizer = self._new_optimizer()
+
+    def _new_optimizer(self) -> torch.optim.AdamW:
+        return torch.optim.AdamW(self.parameters, lr=self.config.lr, betas=self.config.betas,
+                                 weight_decay=self.config.weight_decay)
+
+    @torch.no_grad()
+    def reset(self, generator: torch.Generator) -> None:
+        """Fresh φ for a new image: peft's default init (A Kaiming-uniform, B = 0 ⇒ ε_fake = ε_real),
+        drawn from ``generator`` so a run does not depend on which images came before it."""
+        for name, param in self.named:
+            if "lora_B" in name:
+                param.zero_()
+            else:
+                values = torch.empty(param.shape, dtype=torch.float32)
+                torch.nn.init.kaiming_uniform_(values, a=math.sqrt(5), generator=generator)
+                param.copy_(values)
+        self.optimizer = self._new_optimizer()
 
     def step(self, z: torch.Tensor, eps: torch.Tensor, t: int, emb: torch.Tensor) -> float:
         alpha_bar_t = self.schedule.alpha_bar(t)

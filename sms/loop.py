@@ -106,6 +106,7 @@ def stylize_image(image: Image.Image, image_id: str, models: ModelStack, run: Re
     size = working_size(image.width, image.height, loop.resolution)
     z_src = encode(models, image_to_tensor(image, size), streams, loop.init)
     method: ScoreDistillation = run.method_cls(run.method_config, models, run.run.prompts)
+    method.begin(streams)
     identity = build_identity_loss(loop.identity, **loop.identity_options)
     z = z_src.clone().requires_grad_(True)
     optimizer, scheduler = make_optimizer(z, loop)

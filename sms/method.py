@@ -7,12 +7,13 @@ Files, optimisers of z, schedules, identity losses, decoding and progress bars b
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 
-from sms.diffusion import NoiseSchedule, ddim_grid
+from sms.diffusion import NoiseSchedule, cfg, ddim_grid
 from sms.models.stack import ModelStack
 from sms.registry import Registry
 from sms.rng import RandomStreams
@@ -103,6 +104,9 @@ class ScoreDistillation:
     def timestep_tensor(self, t: int) -> torch.Tensor:
         return torch.tensor(t, device=self.models.device)
 
+    def begin(self, streams: RandomStreams) -> None:
+        """Called once per image before the first step (e.g. to reset auxiliary networks). Default: nothing."""
+
     def gradient(self, state: StepState) -> Gradient:
         raise NotImplementedError
 
@@ -112,6 +116,46 @@ class ScoreDistillation:
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         return {}
+
+
+#: which ε-network scores the target (supplement D, Figure 2): the base UNet, or the style UNet (+ LoRA)
+PRIORS = ("base", "style")
+
+
+def check_prior(prior: str) -> str:
+    if prior not in PRIORS:
+        raise ValueError(f"unknown prior {prior!r}; use one of {', '.join(PRIORS)}")
+    return prior
+
+
+def prior_network(denoisers, prior: str) -> Callable[..., torch.Tensor]:
+    """'base' → ``denoisers.real``, 'style' → ``denoisers.style`` (the target branch of SDS/DDS/PDS)."""
+    return denoisers.real if check_prior(prior) == "base" else denoisers.style
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One guided ε̂ to compute: ``network`` (a denoisers.real/style/fake) at ``z_t`` conditioned on ``emb``."""
+
+    network: Callable[..., torch.Tensor]
+    z_t: torch.Tensor
+    emb: torch.Tensor
+
+
+def guided_scores(branches: list[Branch], t: torch.Tensor, uncond: torch.Tensor, scale: float) -> list[torch.Tensor]:
+    """CFG_s(ε_c, ε_u) for each branch (sms.diffusion.cfg); consecutive branches on the same network share
+    ONE batched call with rows [cond₁ … condₙ, uncond₁ … uncondₙ] (DDS: 4 rows); s = 1 skips the uncond rows."""
+    scores: list[torch.Tensor] = []
+    for network, group in itertools.groupby(branches, key=lambda branch: branch.network):
+        group = list(group)
+        z_t = torch.cat([branch.z_t for branch in group])
+        embs = torch.cat([branch.emb for branch in group])
+        if scale == 1.0:
+            scores.extend(network(z_t, t, embs).chunk(len(group)))
+            continue
+        cond, uncond_eps = network(torch.cat([z_t, z_t]), t, torch.cat([embs, uncond.expand_as(embs)])).chunk(2)
+        scores.extend(cfg(c, u, scale) for c, u in zip(cond.chunk(len(group)), uncond_eps.chunk(len(group))))
+    return scores
 
 
 def count_nonfinite(g: torch.Tensor) -> tuple[torch.Tensor, int]:

@@ -9,7 +9,7 @@ import hashlib
 import numpy as np
 import torch
 
-VAE_STEP = -1  # the stream index of draws made once per image (the VAE posterior sample)
+VAE_STEP = -1  # the step index of draws made once per image (VAE posterior sample, fake-LoRA init)
 
 
 def _key(text: str) -> int:

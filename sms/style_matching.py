@@ -9,6 +9,7 @@ from sms.diffusion import add_noise, cfg, posterior_variance
 from sms.fake_score import FakeScoreConfig, FakeScoreTrainer
 from sms.method import Gradient, ScoreDistillation, StepState, count_nonfinite, methods
 from sms.refine import relevance_map
+from sms.rng import VAE_STEP
 from sms.timesteps import build_sampler
 
 
@@ -38,6 +39,9 @@ class StyleMatchingScore(ScoreDistillation):
         super().__init__(config, models, prompts)
         self.fake_sampler = build_sampler(config.fake.t_sampler, **config.fake.t_sampler_options)
         self.trainer = FakeScoreTrainer(self.denoisers, self.schedule, config.fake)
+
+    def begin(self, streams) -> None:
+        self.trainer.reset(streams.generator(VAE_STEP, "fake_init"))
 
     def _guided(self, network, z_t: torch.Tensor, t: torch.Tensor, scale: float) -> torch.Tensor:
         if scale == 1.0:

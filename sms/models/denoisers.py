@@ -13,6 +13,7 @@ from diffusers import UNet2DConditionModel
 from peft.tuners.tuners_utils import BaseTunerLayer
 
 REAL, STYLE, FAKE = "real", "style", "fake"
+_UNKNOWN = object()  # adapter state not cached (at start, and after a trainable call)
 
 
 class Denoisers:
@@ -24,16 +25,19 @@ class Denoisers:
         self.fake_adapter = fake_adapter
         self.forwards = 0
         self._layers = [module for module in unet.modules() if isinstance(module, BaseTunerLayer)]
-        self._active: str | None = "unset"
+        self._active: object = _UNKNOWN
         self._dtype = {id(unet): unet.dtype, id(style_unet): style_unet.dtype}  # ModelMixin.dtype walks all params
 
     @property
     def shared(self) -> bool:
         return self.style_unet is self.unet
 
-    def fake_parameters(self) -> list[torch.nn.Parameter]:
+    def fake_named_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
         marker = f".{self.fake_adapter}."
-        return [param for name, param in self.unet.named_parameters() if marker in name]
+        return [(name, param) for name, param in self.unet.named_parameters() if marker in name]
+
+    def fake_parameters(self) -> list[torch.nn.Parameter]:
+        return [param for _, param in self.fake_named_parameters()]
 
     def _activate(self, adapter: str | None, trainable: bool = False) -> None:
         if adapter == self._active and not trainable:
@@ -44,7 +48,8 @@ class Denoisers:
             else:
                 layer.enable_adapters(True)
                 layer.set_adapter(adapter, inference_mode=not trainable)
-        self._active = None if trainable else adapter
+        # never cache a trainable call: None would read as "adapters disabled" and make real() skip disabling
+        self._active = _UNKNOWN if trainable else adapter
 
     def _run(self, unet: UNet2DConditionModel, z_t: torch.Tensor, t: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         self.forwards += z_t.shape[0]

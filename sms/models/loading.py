@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers.loaders.single_file_utils import SingleFileComponentError
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from sms.models.configs import SD15_CONFIG_DIR, sd15_scheduler_config
@@ -85,6 +87,8 @@ def _from_folder(path: Path, dtype: torch.dtype) -> BaseComponents:
     if not (path / "model_index.json").is_file():
         raise ModelLoadError(missing_model_message(
             "diffusers pipeline folder", str(path), [f"{path / 'model_index.json'} (missing)"]))
+    for weights in sorted(path.glob("*/*.safetensors")):  # a truncated download: say so, not "cannot find"
+        check_safetensors_readable(weights, "weights file")
     kwargs = {} if (path / "tokenizer").is_dir() else {"tokenizer": sd_clip_tokenizer()}
     try:
         pipe = StableDiffusionPipeline.from_pretrained(
@@ -106,7 +110,7 @@ def _from_single_file(path: Path, dtype: torch.dtype, allow_pickle: bool, config
             str(path), config=config_dir, local_files_only=True, torch_dtype=dtype,
             tokenizer=sd_clip_tokenizer(), safety_checker=None, feature_extractor=None,
             requires_safety_checker=False)
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
+    except (OSError, ValueError, KeyError, RuntimeError, SingleFileComponentError, pickle.UnpicklingError) as error:
         raise ModelLoadError(
             f"Could not load the single-file checkpoint {str(path)!r} as SD-1.x with the configs in "
             f"{config_dir!r}: {error}. Is it an SD-1.5-family checkpoint (not SDXL/SD-2)?") from error

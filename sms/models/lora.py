@@ -38,8 +38,14 @@ def _read_lora_with_metadata(path: str | Path, *, allow_pickle: bool = False
         raise ModelLoadError(pickle_refused_message(path, "LoRA"))
     if path.suffix.lower() == ".safetensors":
         check_safetensors_readable(path, "LoRA")
-    state_dict, alphas, metadata = StableDiffusionPipeline.lora_state_dict(
-        str(path), use_safetensors=None, return_lora_metadata=True)
+    try:
+        state_dict, alphas, metadata = StableDiffusionPipeline.lora_state_dict(
+            str(path), use_safetensors=None, return_lora_metadata=True)
+    except (ValueError, KeyError, RuntimeError, OSError) as error:  # e.g. LyCORIS/LoHa keys diffusers can't map
+        raise ModelLoadError(
+            f"The LoRA {str(path)!r} is not a LoRA diffusers can read (kohya/Civitai 'lora_unet_*' "
+            f"lora_down/lora_up or diffusers 'unet.*' lora_A/lora_B keys; LyCORIS/LoHa/LoKr variants are not "
+            f"supported): {error}") from error
     if not any(key.startswith("unet.") for key in state_dict):
         raise ModelLoadError(
             f"The LoRA {str(path)!r} has no UNet weights in a format diffusers recognises "
@@ -58,6 +64,30 @@ def _count_down_keys(state_dict: dict, prefix: str) -> int:
     return sum(1 for key in state_dict if key.startswith(prefix) and any(m in key for m in _DOWN_KEY_MARKERS))
 
 
+def _unfit_modules(unet: UNet2DConditionModel, state_dict: dict) -> list[str] | None:
+    """UNet module paths the LoRA targets that this UNet lacks or has with another shape (None: not checkable)."""
+    from diffusers.utils import convert_unet_state_dict_to_peft
+
+    try:
+        part = {key[len("unet."):]: value for key, value in state_dict.items() if key.startswith("unet.")}
+        if not any(".lora_A." in key for key in part):
+            part = convert_unet_state_dict_to_peft(part)
+        modules = dict(unet.named_modules())
+        unfit = []
+        for key, down in part.items():
+            if not key.endswith(".lora_A.weight"):
+                continue
+            name = key[: -len(".lora_A.weight")]
+            up = part.get(f"{name}.lora_B.weight")
+            weight = getattr(modules.get(name), "weight", None)
+            if (weight is None or up is None or weight.ndim < 2 or down.shape[1] != weight.shape[1]
+                    or up.shape[0] != weight.shape[0]):
+                unfit.append(name)
+        return unfit
+    except Exception:  # an unusual layout: leave the verdict to the loader and the count check
+        return None
+
+
 def _modules_with_adapter(model: torch.nn.Module, adapter_name: str) -> int:
     return sum(1 for module in model.modules()
                if isinstance(module, BaseTunerLayer) and adapter_name in getattr(module, "lora_A", {}))
@@ -70,6 +100,9 @@ def attach_style_lora(unet: UNet2DConditionModel, path: str | Path, *, adapter_n
     path = Path(path).expanduser()
     state_dict, alphas, metadata = _read_lora_with_metadata(path, allow_pickle=allow_pickle)
     expected = _count_down_keys(state_dict, "unet.")
+    unfit = _unfit_modules(unet, state_dict)
+    if unfit:  # refuse before touching the UNet
+        raise ModelLoadError(lora_mismatch_message(path, unfit, expected))
     _silence_diffusers_key_warnings()
     try:
         StableDiffusionPipeline.load_lora_into_unet(state_dict, alphas, unet=unet, adapter_name=adapter_name,

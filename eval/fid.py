@@ -97,6 +97,11 @@ class _InceptionFID(SetMetric):
     def weights_path(self):
         return require_file(self.weights.inception, "FID Inception weights", "inception")
 
+    def missing(self, samples: Sequence[Sample]) -> str | None:
+        if self.infinity and len(samples) < FID_INFINITY_MIN:
+            return f"FID-infinity needs >= {FID_INFINITY_MIN} stylised images, got {len(samples)}; use plain FID"
+        return super().missing(samples)
+
     def update(self, samples: Sequence[Sample]) -> None:
         refs = {s.style_refs for s in samples} | ({self.refs} if self.refs else set())
         if len(refs) != 1:

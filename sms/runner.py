@@ -5,7 +5,7 @@ import hashlib
 import json
 import platform
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -46,14 +46,16 @@ def config_digest(run: ResolvedRun) -> str:
 
 
 def stylize_files(paths: list[Path], run_config: RunConfig, out_dir: Path, *, shard: str | None = None,
-                  style_name: str = "", progress: bool = True, models: ModelStack | None = None) -> RunReport:
-    run = resolve(run_config)
-    digest = config_digest(run)
+                  style_name: str = "", run_name: str = "", captions: dict[str, str] | None = None,
+                  progress: bool = True, models: ModelStack | None = None) -> RunReport:
+    """Stylise ``paths`` into ``out_dir``; ``captions`` maps a path (as given) to its caption, else the
+    run's caption is used. Finished images (same config digest) are skipped, so a killed run resumes."""
     index, count = parse_shard(shard)
     out_dir = Path(out_dir)
     report = RunReport()
     mine = [Path(p) for i, p in enumerate(sorted(map(Path, paths), key=image_id_for)) if i % count == index]
-    pending = [p for p in mine if not is_finished(out_dir, image_id_for(p), digest)]
+    runs = {path: _run_for(run_config, (captions or {}).get(str(path))) for path in mine}
+    pending = [p for p in mine if not is_finished(out_dir, image_id_for(p), config_digest(runs[p]))]
     report.skipped_finished = [image_id_for(p) for p in mine if p not in pending]
     if pending and models is None:
         models = load_stack(run_config.model)
@@ -64,11 +66,18 @@ def stylize_files(paths: list[Path], run_config: RunConfig, out_dir: Path, *, sh
         except ImageLoadError as error:
             report.failed[str(path)] = str(error)
             continue
+        run = runs[path]
         result = stylize_image(image, image_id, models, run, progress=progress)
-        _write_outputs(out_dir, image_id, path, image.size, result, run, digest, models)
+        _write_outputs(out_dir, image_id, path, image.size, result, run, config_digest(run), models)
         report.written.append(image_id)
-    _update_manifest(out_dir, run, style_name)
+    _update_manifest(out_dir, style_name, run_name)
     return report
+
+
+def _run_for(run_config: RunConfig, caption: str | None) -> ResolvedRun:
+    if caption is None or caption == run_config.prompts.caption:
+        return resolve(run_config)
+    return resolve(replace(run_config, prompts=replace(run_config.prompts, caption=caption)))
 
 
 def _write_outputs(out_dir: Path, image_id: str, source: Path, size, result: LoopResult, run: ResolvedRun,
@@ -106,7 +115,7 @@ def build_sidecar(image_id: str, source: Path, size, result: LoopResult, run: Re
     }
 
 
-def _update_manifest(out_dir: Path, run: ResolvedRun, style_name: str) -> None:
+def _update_manifest(out_dir: Path, style_name: str, run_name: str) -> None:
     records = []
     for sidecar in sorted(out_dir.glob("*.json")):
         if sidecar.name == MANIFEST:
@@ -115,7 +124,7 @@ def _update_manifest(out_dir: Path, run: ResolvedRun, style_name: str) -> None:
         records.append({"id": data["id"], "output": f"{data['id']}.png", "sidecar": sidecar.name,
                         "content": data["source"]["path"], "prompt": data["config"]["prompts"]["target"],
                         "style": style_name or data["config"]["prompts"]["style"],
-                        "method": data["config"]["method"]})
+                        "method": run_name or data["config"]["method"], "base_method": data["config"]["method"]})
     if records:
         write_manifest(out_dir, records)
 

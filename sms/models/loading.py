@@ -23,6 +23,7 @@ from sms.models.errors import (
 from sms.models.tokenizer import sd_clip_tokenizer
 
 TINY = "tiny"
+RANDOM_SD15 = "sd15-random"  # full-size SD-1.5 architecture, random weights: honest timings, no download
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
@@ -71,6 +72,20 @@ def _tiny_components(dtype: torch.dtype = torch.float32) -> BaseComponents:
         scheduler=tiny.build_tiny_scheduler(),
         source=TINY,
     )
+
+
+def _random_sd15_components(dtype: torch.dtype) -> BaseComponents:
+    from transformers import CLIPTextConfig
+
+    from sms.models.configs import sd15_component_config
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        unet = UNet2DConditionModel.from_config(sd15_component_config("unet")).to(dtype)
+        vae = AutoencoderKL.from_config(sd15_component_config("vae")).to(dtype)
+        text_encoder = CLIPTextModel(CLIPTextConfig(**sd15_component_config("text_encoder"))).to(dtype)
+    scheduler = DDIMScheduler.from_config(sd15_scheduler_config())
+    return BaseComponents(sd_clip_tokenizer(), text_encoder, vae, unet, scheduler, RANDOM_SD15)
 
 
 def _components_of(pipe: StableDiffusionPipeline, source: str) -> BaseComponents:

@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from scipy import linalg
+
+from eval.images import load_rgb, to_tensor
 
 from eval.fid import fid_infinity, frechet_distance, frechet_distance_features
 from eval.weights import MetricUnavailable
@@ -77,13 +80,19 @@ def test_pytorch_fid_checkpoint_gives_pytorch_fid_features(tmp_path, monkeypatch
     state = trunk.state_dict()
     torch.save(state, tmp_path / "pt_inception.pth")
     monkeypatch.setattr(inception, "load_state_dict_from_url", lambda *a, **k: state)
-    reference = inception.InceptionV3([3]).eval()
+    # resize_input=False keeps the forward at 80² (fast); the 299² resize is checked through prepare()
+    reference = inception.InceptionV3([3], resize_input=False).eval()
 
     ours = InceptionFeatures(tmp_path / "pt_inception.pth")
     assert ours.flavour == "pytorch-fid" and ours.rule == "299-bilinear-pm1"
-    images = torch.rand(1, 3, 64, 64)
+    image = torch.rand(1, 3, 80, 80)
     with torch.no_grad():
-        expected = reference(images)[0].flatten(1)
-        got = ours.model(2 * torch.nn.functional.interpolate(images, size=(299, 299), mode="bilinear") - 1)
+        expected = reference(image)[0].flatten(1)
+        got = ours.model(2 * image - 1)
     assert expected.abs().mean() > 0.05
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+    Image.fromarray((image[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(tmp_path / "x.png")
+    pixels = to_tensor(load_rgb(tmp_path / "x.png"))
+    resized = torch.nn.functional.interpolate(pixels, size=(299, 299), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(ours.prepare(tmp_path / "x.png"), 2 * resized - 1)

@@ -16,7 +16,7 @@ the Gaussian fitted to the current particles, refitted by ``update`` after every
 spec §8 in its ideal limit, so no training is needed). A batch of B particles is one z tensor of shape
 (B, C, h, w); each particle is an independent "image".
 
-Asserted factors (measured on this CPU for SEED = 0, with the range over seeds 0–5 in brackets):
+Asserted factors [in brackets: measured for SEED = 0; then the range over seeds 0–3 (0–5 for the sign)]:
   (1) style matching alone, 200 iterations: KL(particle fit ‖ style) falls ≥ 1000× [79.4 → 0.0043 nats,
       18,500×; 16,800–20,900×]; the RMS standardised error of the per-coordinate means and standard
       deviations falls ≥ 50× [137×; 132–148×], and ≥ 10× in each of the low and high bands [35×, 345×].
@@ -133,7 +133,7 @@ def run(lambda_identity: float = 0.0, sign: float = 1.0, stop: int | None = None
     z = z_src.clone().requires_grad_(True)
     optimizer, scheduler = make_optimizer(z, loop)
     scale = gradient_scale(loop, z)
-    denoisers.observe(z_src)                         # fake = source fit at start (peft's B = 0: ε_fake = ε_real)
+    denoisers.observe(z_src)                         # fake starts as the source fit (cf. peft B = 0: ε_fake = ε_real)
     for step in range(loop.iters if stop is None else stop):
         gradient = method.gradient(StepState(step, loop.iters, z.detach(), z_src, streams))
         loss = distillation_loss(z, sign * gradient.g, scale)

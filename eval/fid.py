@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import ClassVar, Sequence
 
 import numpy as np
-import torch
 from scipy import linalg
 from torchmetrics.utilities import dim_zero_cat
 

@@ -6,6 +6,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Sequence
 
+import warnings
+
 import lpips
 import torch
 
@@ -30,7 +32,9 @@ def load_alexnet_trunk(net: torch.nn.Module, path: str | Path) -> None:
 
 def build_lpips(trunk_path: str | Path) -> lpips.LPIPS:
     """lpips.LPIPS(net='alex') whose AlexNet trunk comes from a file instead of the hub."""
-    model = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
+    with warnings.catch_warnings():  # lpips 0.1.4 still passes torchvision's deprecated pretrained=False
+        warnings.simplefilter("ignore", UserWarning)
+        model = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
     load_alexnet_trunk(model.net, trunk_path)
     return model.eval()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from enum import Enum
-from typing import Callable, ClassVar, Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -143,9 +143,6 @@ class SetMetric(EvalMetric):
 
     def compute(self) -> torch.Tensor:
         return torch.tensor(self.value_at(np.arange(self.n_items())), dtype=torch.float64)
-
-    def resample_statistic(self) -> Callable[[np.ndarray], float]:
-        return self.value_at
 
 
 def build(name: str, weights: MetricWeights | None = None, *, device: str = "cpu", **options) -> EvalMetric:

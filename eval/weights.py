@@ -53,7 +53,7 @@ class MetricWeights:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{path}: unknown weight keys {unknown}; known: {sorted(known)}")
-        base = Path(path).parent
+        base = Path(path).resolve().parent
         for key, value in data.items():
             if isinstance(value, str) and key not in ("clip_arch",) and not Path(value).expanduser().is_absolute():
                 data[key] = base / value
@@ -103,16 +103,24 @@ def resolve_alexnet(weights: MetricWeights) -> Path:
 
 
 def resolve_art_inception(weights: MetricWeights) -> Path:
-    """ArtFID's art-tuned Inception; checked against the published sha256 unless verify_hashes is off."""
-    if weights.art_inception is None and weights.allow_download:
+    """ArtFID's art-tuned Inception: the given path, else the torch hub cache, else (if allowed) a download;
+    checked against the published sha256 unless verify_hashes is off."""
+    cached = torch_hub_checkpoints() / ART_INCEPTION_FILE
+    if weights.art_inception is not None:
+        path = require_file(weights.art_inception, f"ArtFID Inception ({ART_INCEPTION_FILE})", "art_inception")
+    elif cached.is_file():
+        path = cached
+    elif weights.allow_download:
         import torch
 
-        target = torch_hub_checkpoints() / ART_INCEPTION_FILE
-        if not target.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(ART_INCEPTION_URL, str(target), hash_prefix=ART_INCEPTION_SHA256[:8])
-        weights = dataclasses.replace(weights, art_inception=target)
-    path = require_file(weights.art_inception, f"ArtFID Inception ({ART_INCEPTION_FILE})", "art_inception")
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(ART_INCEPTION_URL, str(cached), hash_prefix=ART_INCEPTION_SHA256[:8])
+        path = cached
+    else:
+        raise MetricUnavailable(
+            f"ArtFID Inception: {ART_INCEPTION_FILE} not found; looked in 'art_inception' of the weights config "
+            f"(unset) and the torch hub cache {cached}; downloads not allowed (--allow-download)"
+        )
     if weights.verify_hashes and sha256_file(path) != ART_INCEPTION_SHA256:
         raise MetricUnavailable(
             f"ArtFID Inception: {path} has sha256 {sha256_file(path)}, expected {ART_INCEPTION_SHA256}"

@@ -1,6 +1,7 @@
 """Stand-in weights (random, written to files the metrics load by path) and tiny results folders."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -8,13 +9,35 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from eval_helpers import TINY_CLIP, TINY_CLIP_CONFIG, smooth_image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-torch.set_num_threads(2)
-torch.set_flush_denormal(True)  # random backbones produce denormals, which are ~3x slower on CPU
+_depth = 0
+
+
+@contextlib.contextmanager
+def lean_cpu():
+    """One thread (tiny tensors: as fast, and immune to a busy second core) and flushed denormals (random
+    backbones produce them, ~3x slower); restored afterwards so other test folders keep torch's defaults."""
+    global _depth
+    threads = torch.get_num_threads()
+    _depth += 1
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        _depth -= 1
+        if _depth == 0:
+            torch.set_num_threads(threads)
+            torch.set_flush_denormal(False)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _lean_cpu():
+    with lean_cpu():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -70,12 +93,16 @@ def _tiny_pickscore(folder: Path) -> None:
 @pytest.fixture(scope="session")
 def weights(tmp_path_factory):
     """MetricWeights pointing at random stand-ins for every backbone (hash check off: not the real files)."""
+    with lean_cpu():
+        return _write_weights(tmp_path_factory.mktemp("weights"))
+
+
+def _write_weights(folder: Path):
     import open_clip
     import torchvision
 
     from eval.weights import MetricWeights
 
-    folder = tmp_path_factory.mktemp("weights")
     torch.manual_seed(0)
     alexnet = torchvision.models.alexnet(weights=None).features.state_dict()
     torch.save({f"features.{k}": v for k, v in alexnet.items()}, folder / "alexnet.pth")

@@ -18,6 +18,7 @@ def samples(tmp_path_factory, style_dir):
     return attach_style_sets(read_results(folder), {"watercolor": style_dir})
 
 
+@pytest.mark.filterwarnings("ignore:.*(pretrained|weight enum).*:UserWarning")  # lpips 0.1.4 vs torchvision
 def test_lpips_equals_lpips_package_with_same_trunk(weights, samples):
     import lpips
 

@@ -140,3 +140,20 @@ def test_manifest_rejects_duplicate_ids_and_missing_outputs(tmp_path):
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(FileNotFoundError, match="missing.png"):
         read_results(folder)
+
+
+def test_a_failing_metric_is_recorded_as_error_and_others_continue(tmp_path, weights):
+    folder = write_results(tmp_path / "r", n=2)
+    (folder / "content" / "content_01.png").write_bytes(b"not a png")
+    aggregate = evaluate([folder], tmp_path / "out", weights=weights, bootstrap=10,
+                         metrics=["psnr", "seconds_per_image"]).set_index("metric")
+    assert aggregate.loc["psnr", "status"] == "error" and "content_01.png" in aggregate.loc["psnr", "reason"]
+    assert aggregate.loc["seconds_per_image", "status"] == "ok"
+
+
+def test_art_inception_with_the_wrong_hash_is_refused(tmp_path, results, style_dir, weights):
+    checked = dataclasses.replace(weights, verify_hashes=True)
+    aggregate = evaluate([results], tmp_path, style_sets={"watercolor": style_dir}, weights=checked,
+                         metrics=["fid_art"]).set_index("metric")
+    assert aggregate.loc["fid_art", "status"] == "skipped"
+    assert "5bc1c20380401911d99d528b7b6e4430044b56edd5f7f26467222f3fb7c54e7e" in aggregate.loc["fid_art", "reason"]

@@ -36,12 +36,17 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
     return text + "…"
 
 
+def _centred(draw: ImageDraw.ImageDraw, centre: tuple[float, float], text: str, font) -> None:
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)  # no anchor: bitmap fonts lack it
+    draw.text((centre[0] - (right + left) / 2, centre[1] - (bottom + top) / 2), text, fill="black", font=font)
+
+
 def header_height(tile: int) -> int:
     return max(14, tile // 6)
 
 
 def compose_grid(columns: list[tuple[str, list[Path | None]]], tile: int) -> Image.Image:
-    """Rows of ``tile``×``tile`` cells under a header of column labels; a missing image is a grey "—" tile.
+    """Rows of ``tile``×``tile`` cells under a header of column labels; a missing image is a grey tile.
 
     The grid is exactly ``len(columns) * tile`` wide and ``header_height(tile) + rows * tile`` high.
     """
@@ -51,8 +56,7 @@ def compose_grid(columns: list[tuple[str, list[Path | None]]], tile: int) -> Ima
     draw = ImageDraw.Draw(grid)
     font = _font(max(8, header - 4))
     for c, (label, paths) in enumerate(columns):
-        text = _fit(draw, label, font, tile - 4)
-        draw.text((c * tile + tile / 2, header / 2), text, fill="black", font=font, anchor="mm")
+        _centred(draw, (c * tile + tile / 2, header / 2), _fit(draw, label, font, tile - 4), font)
         for r in range(rows):
             path = paths[r] if r < len(paths) else None
             box = (c * tile, header + r * tile)
@@ -61,7 +65,7 @@ def compose_grid(columns: list[tuple[str, list[Path | None]]], tile: int) -> Ima
                     grid.paste(ImageOps.fit(image.convert("RGB"), (tile, tile), Image.Resampling.LANCZOS), box)
             else:
                 draw.rectangle([box, (box[0] + tile - 1, box[1] + tile - 1)], fill=PLACEHOLDER)
-                draw.text((box[0] + tile / 2, box[1] + tile / 2), "—", fill="black", font=font, anchor="mm")
+                _centred(draw, (box[0] + tile / 2, box[1] + tile / 2), _fit(draw, "missing", font, tile - 4), font)
     return grid
 
 

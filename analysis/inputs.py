@@ -62,6 +62,9 @@ class Inputs:
         self.aggregate = self._read_csv(self.metrics_dir / "aggregate.csv")
         self.per_image = self._read_csv(self.metrics_dir / "per_image.csv")
         if self.aggregate is not None:
+            for column, default in (("reason", ""), ("status", "ok"), ("ci_low", None), ("ci_high", None)):
+                if column not in self.aggregate:
+                    self.aggregate[column] = default
             self.aggregate["reason"] = self.aggregate["reason"].fillna("").astype(str)
             self.aggregate["status"] = self.aggregate["status"].fillna("ok").astype(str)
         extra = sorted(set(self._table_styles()) - set(self.styles))
@@ -88,7 +91,17 @@ class Inputs:
         if not path.is_file():
             self.problems.append(f"{path} not found: its numbers are shown as — (run the `metrics` stage)")
             return None
-        frame = pd.read_csv(path, dtype={"method": str, "style": str, "id": str})
+        try:
+            frame = pd.read_csv(path, dtype={"method": str, "style": str, "id": str, "reason": str})
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+            self.problems.append(f"{path} unreadable ({type(error).__name__}: {error}): not used")
+            return None
+        needed = {"method", "style", "metric", "value"} if path.name == "aggregate.csv" else {"method"}
+        if needed - set(frame.columns):
+            self.problems.append(f"{path} lacks columns {sorted(needed - set(frame.columns))}: not used")
+            return None
+        if "style" not in frame:
+            frame["style"] = ""
         frame["method"] = frame["method"].fillna("")
         frame["style"] = frame["style"].fillna("")
         return frame

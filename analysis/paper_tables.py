@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from analysis import paper_numbers as paper
-from analysis.inputs import Inputs, Slot
+from analysis.inputs import DEFAULT_LAMBDA, Inputs, Slot
 from analysis.tables import Cell, Column, Table
 from eval.bootstrap import mean_ci
 
@@ -193,5 +193,7 @@ def lambda_table(inputs: Inputs, score: str | None) -> tuple[Table, list[dict]]:
             points.append({"lambda": value, "label": label, "lpips": lpips.value if lpips.present else None,
                            "style_score": styled.value if styled.present else None, "style": style,
                            "run": slot.run or "", "style_metric": score or ""})
-    table.caption = (CI_NOTE + " λ = the style's own λ (5e-4; pixel 2e-4) is run `sms`, not a separate run.")
+    own = ", ".join(f"{style} {inputs.style_lambda.get(style, DEFAULT_LAMBDA):g}" for style in inputs.styles)
+    table.caption = (CI_NOTE + f" The row at each style's own λ ({own or 'none'}) is run `sms` unless "
+                     "params.yaml has a separate lambda_<λ> run.")
     return table, points

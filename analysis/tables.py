@@ -126,8 +126,8 @@ class Table:
                 if not isinstance(cell, Cell):
                     cell = Cell(text=str(cell))
                 out += [_num(cell.value), _num(cell.low), _num(cell.high)]
-                if cell.note:
-                    notes.append(f"{column.key}: {cell.note}")
+                if cell.note and cell.note not in notes:
+                    notes.append(cell.note)
             out.append("; ".join(notes))
             writer.writerow(out)
         return buffer.getvalue()

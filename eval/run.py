@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from eval.bootstrap import group_rng, mean_ci, statistic_ci
-from eval.manifest import Sample, attach_style_sets, read_results
+from eval.manifest import Sample, attach_style_sets, read_results, style_set_images
 from eval.registry import EvalMetric, load_all
 from eval.weights import MetricUnavailable, MetricWeights
 
@@ -47,11 +47,25 @@ def _row(cls, method, style, **fields) -> dict:
     return row
 
 
+def _usable_style_sets(style_sets: Mapping[str, str | Path]) -> tuple[dict, dict]:
+    usable, problems = {}, {}
+    for name, folder in style_sets.items():
+        try:
+            style_set_images(folder)
+            usable[name] = folder
+        except (FileNotFoundError, ValueError) as exc:
+            log.warning("style set %s unusable: %s", name, exc)
+            problems[name] = str(exc)
+    return usable, problems
+
+
 def _evaluate_group(metric: EvalMetric, members: list[Sample], key: tuple[str, str], *, batch_size: int,
-                    bootstrap: int, set_bootstrap: int, seed: int) -> tuple[dict, np.ndarray | None]:
+                    bootstrap: int, set_bootstrap: int, seed: int, style_problem: str | None = None):
     cls, (method, style) = type(metric), key
     reason = metric.missing(members)
     if reason:
+        if style_problem and "style" in reason:
+            reason = f"{reason}: {style_problem}"
         return _row(cls, method, style, status="skipped", reason=reason), None
     metric.reset()
     try:
@@ -95,7 +109,8 @@ def evaluate(
     classes = [registry.get(name) for name in names]
     weights = weights or MetricWeights()
     options = options or {}
-    samples = attach_style_sets([s for d in results_dirs for s in read_results(d)], style_sets or {})
+    usable, style_problems = _usable_style_sets(style_sets or {})
+    samples = attach_style_sets([s for d in results_dirs for s in read_results(d)], usable)
     groups = _groups(samples)
     per_image = pd.DataFrame(
         {
@@ -123,6 +138,7 @@ def evaluate(
             row, values = _evaluate_group(
                 metric, [samples[i] for i in indices], key,
                 batch_size=batch_size, bootstrap=bootstrap, set_bootstrap=set_bootstrap, seed=seed,
+                style_problem=style_problems.get(key[1]),
             )
             rows.append(row)
             if values is not None:

@@ -96,6 +96,14 @@ def test_missing_weights_and_pairings_are_skipped_with_reasons(tmp_path, results
     assert not (tmp_path / "torch_home").exists()  # nothing was downloaded
 
 
+def test_a_missing_style_folder_skips_only_the_metrics_that_need_it(tmp_path, results, weights):
+    aggregate = evaluate([results], tmp_path, style_sets={"watercolor": tmp_path / "nowhere"}, weights=weights,
+                         metrics=["clip_style", "ssim"], bootstrap=10).set_index("metric")
+    assert aggregate.loc["clip_style", "status"] == "skipped"
+    assert str(tmp_path / "nowhere") in aggregate.loc["clip_style", "reason"]
+    assert aggregate.loc["ssim", "status"] == "ok"
+
+
 def test_fid_infinity_is_refused_for_small_sets(tmp_path, results, style_dir, weights):
     aggregate = evaluate([results], tmp_path, style_sets={"watercolor": style_dir}, weights=weights,
                          metrics=["fid_art"], options={"fid_art": {"infinity": True}}).set_index("metric")

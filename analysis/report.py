@@ -1,0 +1,205 @@
+"""The paper-style report: tables (Markdown + CSV + LaTeX), figures (PNG + PDF), grids (PNG), report.md.
+
+    python -m analysis.report --metrics reports/metrics --results results --content data/prepared/content \
+        --styles data/staged/styles --params params.yaml --out reports/paper \
+        [--plots DIR] [--tile PX] [--grid-rows N] [--rapsd-size PX]
+
+Reads ``aggregate.csv``/``per_image.csv`` (eval.run), the results tree (images + sidecars), the content and
+style sets, and params.yaml (profile label, runs, styles). Writes under --out, plus the DVC plot files
+``lambda_tradeoff.csv`` and ``rapsd.csv`` under --plots (default: ``reports/plots`` beside --out). Anything
+missing — a run, a metric, images — becomes "—" or a placeholder with the reason, never a crash.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repo's packages importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from PIL import Image
+
+from analysis import figures
+from analysis import paper_tables as pt
+from analysis.inputs import Inputs
+from data.files import atomic_write_bytes
+
+MAIN_RUNS = ["sms", "vsd", "sds", "dds", "pds"]
+PRIOR_RUNS = ["sds", "sds_style_prior", "dds", "dds_style_prior", "pds", "pds_style_prior"]
+
+
+class Report:
+    """Collects report.md's lines and every file written, so the report can link each one."""
+
+    def __init__(self, out: Path, plots: Path):
+        self.out, self.plots = out, plots
+        self.lines: list[str] = []
+        self.files: list[Path] = []
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def link(self, path: Path, text: str | None = None) -> str:
+        target = os.path.relpath(path, self.out).replace(os.sep, "/")
+        return f"[{text or path.name}]({target})"
+
+    def image(self, path: Path, alt: str) -> str:
+        return f"![{alt}]({os.path.relpath(path, self.out).replace(os.sep, '/')})"
+
+    def wrote(self, *paths: Path) -> None:
+        self.files.extend(paths)
+
+    def table(self, table, notes: list[str] | None = None) -> None:
+        paths = table.write(self.out / "tables")
+        self.wrote(*paths.values())
+        self.add(f"## {table.title}", "", table.to_markdown(),
+                 "Files: " + " · ".join(self.link(paths[k], k.upper() if k != "tex" else "LaTeX")
+                                        for k in ("md", "csv", "tex")), "")
+        for note in notes or []:
+            self.add(f"- {note}")
+
+
+def _first_size(inputs: Inputs) -> int | None:
+    for _, path in inputs.content_images():
+        try:
+            with Image.open(path) as image:
+                return min(image.size)
+        except OSError:
+            continue
+    return None
+
+
+def _grid(report: Report, inputs: Inputs, name: str, title: str, slots_for, rows: int, tile: int) -> None:
+    images = inputs.content_images()[:rows]
+    for style in inputs.styles:
+        if not images:
+            report.add(f"*{title} ({style}): no grid — no content images under {inputs.content}.*", "")
+            continue
+        columns, notes = figures.grid_columns(inputs, slots_for(style), style, images)
+        path = report.out / "grids" / f"{name}_{style}.png"
+        figures.save_png(figures.compose_grid(columns, tile), path)
+        report.wrote(path)
+        report.add(f"**{title} — {style}** ({report.link(path)}; rows: {', '.join(i for i, _ in images)})", "",
+                   report.image(path, f"{title}, {style}"), "")
+        report.add(*[f"- {note}" for note in notes], "")
+
+
+def _slots(inputs: Inputs, pairs: list[tuple[str, str]]):
+    return lambda style: [inputs.slot(label, run, style) for label, run in pairs]
+
+
+def _rapsd(report: Report, inputs: Inputs, size: int) -> None:
+    report.add("## RAPSD (supplement C)", "",
+               f"Radially averaged power spectra (grey luma, mean removed, square {size}px, per-image spectra "
+               "averaged per domain, band = 10–90% quantiles across images): content set vs style reference "
+               "set vs each method's outputs, one figure per style. Share of power at ≥ "
+               f"{figures.HIGH_MIN:g} cycles/pixel per domain in the last column.", "")
+    runs = [(run, pt.method_label(run)) for run in MAIN_RUNS]
+    cache: dict = {}
+    spectra: dict = {}
+    for style in inputs.styles:
+        domains, names, notes = figures.rapsd_domains(inputs, style, runs, size, cache)
+        if domains:
+            png, pdf = (report.out / "figures" / f"rapsd_{style}.{ext}" for ext in ("png", "pdf"))
+            figures.rapsd_figure(domains, png, pdf)
+            report.wrote(png, pdf)
+            report.add(f"**{style}** ({report.link(png, 'PNG')} · {report.link(pdf, 'PDF')})", "",
+                       report.image(png, f"RAPSD, {style}"), "", "| domain | images | HF power share |",
+                       "|:---|---:|---:|")
+            for label, spectrum in domains.items():
+                spectra[names[label]] = spectrum
+                report.add(f"| {label} | {spectrum.n} | {figures.hf_ratio(spectrum):.4g} |")
+            report.add("")
+        else:
+            report.add(f"*{style}: no RAPSD figure — no domain had images.*", "")
+        report.add(*[f"- {note}" for note in notes], "")
+    path = report.plots / "rapsd.csv"
+    atomic_write_bytes(path, figures.rapsd_csv(spectra).encode("utf-8"))
+    report.wrote(path)
+    report.add(f"Curves (DVC plot, long format domain/freq/mean/low/high): {report.link(path)}", "")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--metrics", type=Path, default=Path("reports/metrics"), help="aggregate.csv + per_image.csv")
+    parser.add_argument("--results", type=Path, default=Path("results"), help="results/<run>/<style>/")
+    parser.add_argument("--content", type=Path, default=Path("data/prepared/content"))
+    parser.add_argument("--styles", type=Path, default=Path("data/staged/styles"), help="<style>/ reference sets")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--out", type=Path, default=Path("reports/paper"))
+    parser.add_argument("--plots", type=Path, help="DVC plot CSVs (default: plots/ beside --out)")
+    parser.add_argument("--tile", type=int, help="grid cell size in px (default: content size, 64–256)")
+    parser.add_argument("--grid-rows", type=int, default=6, help="content images per grid (default 6)")
+    parser.add_argument("--rapsd-size", type=int, help="square size before the FFT (default: content size)")
+    args = parser.parse_args(argv)
+    for name in ("tile", "grid_rows", "rapsd_size"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be a positive number")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    inputs = Inputs.load(args.metrics, args.results, args.content, args.styles, args.params)
+    out = args.out
+    report = Report(out, args.plots or out.parent / "plots")
+    size = _first_size(inputs)
+    tile = args.tile or min(max(size or 128, 64), 256)
+    label = inputs.label or f"profile {inputs.profile or '?'}: no label in params.yaml"
+    report.add(f"**{label}**", "", f"# SMS suite report — profile `{inputs.profile or '?'}`", "",
+               f"Built by `python -m analysis.report` from {args.metrics} (aggregate.csv, per_image.csv), "
+               f"{args.results}, {args.content}, {args.styles} and {args.params}. Styles: "
+               f"{', '.join(inputs.styles) or 'none'}. Missing values are — with a numbered reason below each "
+               "table; missing images are grey — tiles.", "")
+    if inputs.problems:
+        report.add("**Missing inputs:**", "", *[f"- {p}" for p in inputs.problems], "")
+
+    report.table(pt.table1_runtime(inputs))
+    report.table(pt.main_table(inputs))
+    report.add("### Qualitative comparison", "")
+    _grid(report, inputs, "methods", "content | SMS | VSD | SDS | DDS | PDS",
+          _slots(inputs, [(pt.method_label(r), r) for r in MAIN_RUNS]), args.grid_rows, tile)
+    _grid(report, inputs, "style_prior", "Supplement Figure 2: baselines with/without the style prior",
+          _slots(inputs, [(pt.method_label(r), r) for r in PRIOR_RUNS]), args.grid_rows, tile)
+
+    report.table(pt.ablation_table(inputs))
+    _grid(report, inputs, "ablation", "Ablation variants",
+          _slots(inputs, [(label, run) for _, label, run in pt.ABLATION_ROWS]), args.grid_rows, tile)
+    report.table(pt.identity_table(inputs))
+    _grid(report, inputs, "identity", "Figure 3: identity losses",
+          _slots(inputs, [(label, run) for label, run in pt.IDENTITY_ROWS]), args.grid_rows, tile)
+
+    score = pt.style_metric(inputs)
+    lambda_table, points = pt.lambda_table(inputs, score)
+    chosen = {"clip_style": "clip_style (CLIP similarity to the style reference images)",
+              "clip_score": "clip_score (CLIP text–image score; clip_style has no value)"}.get(
+        score, "none (neither clip_style nor clip_score has a value): the curve has no points")
+    report.table(lambda_table, [f"Style score used for the trade-off: {chosen}."])
+    csv_path = report.plots / "lambda_tradeoff.csv"
+    atomic_write_bytes(csv_path, figures.tradeoff_csv(points).encode("utf-8"))
+    png, pdf = (out / "figures" / f"lambda_tradeoff.{ext}" for ext in ("png", "pdf"))
+    drawn = figures.tradeoff_figure(points, score, png, pdf)
+    report.wrote(csv_path, png, pdf)
+    report.add("", f"**Content–style trade-off** ({drawn} points; {report.link(png, 'PNG')} · "
+                   f"{report.link(pdf, 'PDF')} · data {report.link(csv_path)})", "", report.image(png, "λ trade-off"),
+               "")
+    _grid(report, inputs, "lambda", "λ sweep",
+          lambda style: [slot for _, _, slot in pt.lambda_slots(inputs, style)], args.grid_rows, tile)
+
+    _rapsd(report, inputs, args.rapsd_size or min(size or 256, 512))
+
+    definitions = inputs.definitions()
+    if definitions:
+        report.add("## Metric definitions (definition_id in aggregate.csv)", "",
+                   *[f"- `{metric}`: `{text}`" for metric, text in definitions.items()], "")
+    report.add("## Files", "", *[f"- {report.link(path, os.path.relpath(path, out))}" for path in report.files], "")
+    report_path = out / "report.md"
+    atomic_write_bytes(report_path, "\n".join(report.lines).encode("utf-8"))
+    print(f"wrote {report_path} and {len(report.files)} files ({len(inputs.problems)} missing inputs)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from analysis.inputs import Inputs, Slot
@@ -22,6 +23,13 @@ PLACEHOLDER = (215, 215, 215)
 
 # --- grids -----------------------------------------------------------------------------------------------
 def _font(size: int):
+    """DejaVu Sans from matplotlib (has λ and —), else Pillow's default font."""
+    try:
+        from matplotlib import font_manager
+
+        return ImageFont.truetype(font_manager.findfont("DejaVu Sans", fallback_to_default=True), size)
+    except (OSError, ValueError, ImportError):
+        pass
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1: fixed-size bitmap font
@@ -57,6 +65,7 @@ def compose_grid(columns: list[tuple[str, list[Path | None]]], tile: int) -> Ima
     font = _font(max(8, header - 4))
     for c, (label, paths) in enumerate(columns):
         _centred(draw, (c * tile + tile / 2, header / 2), _fit(draw, label, font, tile - 4), font)
+        absent = "missing" if any(paths) else "absent"
         for r in range(rows):
             path = paths[r] if r < len(paths) else None
             box = (c * tile, header + r * tile)
@@ -65,21 +74,22 @@ def compose_grid(columns: list[tuple[str, list[Path | None]]], tile: int) -> Ima
                     grid.paste(ImageOps.fit(image.convert("RGB"), (tile, tile), Image.Resampling.LANCZOS), box)
             else:
                 draw.rectangle([box, (box[0] + tile - 1, box[1] + tile - 1)], fill=PLACEHOLDER)
-                _centred(draw, (box[0] + tile / 2, box[1] + tile / 2), _fit(draw, "missing", font, tile - 4), font)
+                _centred(draw, (box[0] + tile / 2, box[1] + tile / 2), _fit(draw, absent, font, tile - 4), font)
     return grid
 
 
 def grid_columns(inputs: Inputs, slots: list[Slot], style: str, images: list[tuple[str, Path]]):
-    """The content column plus one column per slot (label shows the run standing in, or "absent")."""
+    """The content column plus one column per slot, and notes on the runs/images that are missing."""
     columns = [("content", [path if path.is_file() else None for _, path in images])]
     notes = []
     for slot in slots:
         paths = [inputs.output(slot.run, style, image) for image, _ in images]
         label = slot.label
+        if slot.alias:
+            notes.append(f"{slot.label}: images of run {slot.run} ({slot.alias} has the same settings)")
         if slot.run is None or not any(paths):
             why = slot.missing or f"no images under {inputs.results / (slot.run or '?') / style}"
             notes.append(f"{slot.label}: {why}")
-            label += " (absent)"
         elif any(p is None for p in paths):
             notes.append(f"{slot.label}: {sum(p is None for p in paths)} of {len(paths)} images missing")
         columns.append((label, paths))
@@ -128,6 +138,7 @@ def rapsd_domains(inputs: Inputs, style: str, runs: list[tuple[str, str]], size:
 
 def rapsd_figure(domains: dict[str, DomainSpectrum], png: Path, pdf: Path) -> None:
     figure = plot_rapsd(domains)
+    figure.get_axes()[1].xaxis.set_minor_formatter(NullFormatter())  # log-axis minor labels overlap
     save_figure(figure, png, pdf)
 
 

@@ -197,3 +197,31 @@ def lambda_table(inputs: Inputs, score: str | None) -> tuple[Table, list[dict]]:
     table.caption = (CI_NOTE + f" The row at each style's own λ ({own or 'none'}) is run `sms` unless "
                      "params.yaml has a separate lambda_<λ> run.")
     return table, points
+
+
+# --- everything else in aggregate.csv --------------------------------------------------------------------
+RUNTIME_METRICS = {"seconds_per_image", "seconds_per_iter", "peak_memory_gib", "unet_forwards"}
+ARROWS = {"lower": " ↓", "higher": " ↑"}
+
+
+def other_metrics_table(inputs: Inputs) -> Table | None:
+    """Every metric of aggregate.csv not in the main table or Table 1, for every evaluated run and style."""
+    frame = inputs.aggregate
+    if frame is None:
+        return None
+    metrics = sorted(set(frame["metric"]) - {key for key, _ in MAIN_METRICS} - RUNTIME_METRICS)
+    if not metrics:
+        return None
+    direction = {} if "direction" not in frame else dict(zip(frame["metric"], frame["direction"].astype(str)))
+    evaluated = inputs.evaluated_runs()
+    runs = [run for run in inputs.runs if run in evaluated] + sorted(evaluated - set(inputs.runs))
+    table = Table("other_metrics", "Other metrics (all evaluated runs)",
+                  [Column("run", "run"), Column("style", "style")]
+                  + [Column(m, m + ARROWS.get(direction.get(m, ""), "")) for m in metrics])
+    for style in inputs.styles:
+        for run in runs:
+            if ((frame["method"] == run) & (frame["style"] == style)).any():
+                table.add(run, style, *[inputs.cell(run, style, metric) for metric in metrics])
+    table.caption = (CI_NOTE + " Runs are listed as evaluated, including any that params.yaml no longer names; "
+                     "see the metric definitions at the end.")
+    return table

@@ -153,11 +153,18 @@ def main(argv: list[str] | None = None) -> int:
                f"{args.results}, {args.content}, {args.styles} and {args.params}. Styles: "
                f"{', '.join(inputs.styles) or 'none'}. Missing values are — with a numbered reason below each "
                "table; missing images are grey — tiles.", "")
+    standin = sorted(m for m, text in inputs.definitions().items() if "standin" in text)
+    if standin:
+        report.add(f"**Computed with random stand-in weights ({', '.join(standin)}; definition id says "
+                   "`standin`): these numbers test the machinery, not any paper.**", "")
     if inputs.problems:
         report.add("**Missing inputs:**", "", *[f"- {p}" for p in inputs.problems], "")
 
     report.table(pt.table1_runtime(inputs))
     report.table(pt.main_table(inputs))
+    other = pt.other_metrics_table(inputs)
+    if other is not None:
+        report.table(other)
     report.add("### Qualitative comparison", "")
     _grid(report, inputs, "methods", "content | SMS | VSD | SDS | DDS | PDS",
           _slots(inputs, [(pt.method_label(r), r) for r in MAIN_RUNS]), args.grid_rows, tile)

@@ -42,9 +42,16 @@ class Cell:
             return self.text
         if not self.present:
             return DASH
-        shown = f"{self.value:.{self.digits}f}"
+        magnitude = abs(self.value)
+        if 0 < magnitude < 10 ** -self.ci_digits:  # fixed decimals would print 0.000 [0.00, 0.00]
+            value_format, ci_format = f".{self.digits}g", f".{self.ci_digits}g"
+        elif magnitude >= 1e6:  # e.g. FID from random stand-in weights
+            value_format, ci_format = f".{self.digits}e", f".{self.ci_digits}e"
+        else:
+            value_format, ci_format = f".{self.digits}f", f".{self.ci_digits}f"
+        shown = format(self.value, value_format)
         if _finite(self.low) and _finite(self.high):
-            shown += f" [{self.low:.{self.ci_digits}f}, {self.high:.{self.ci_digits}f}]"
+            shown += f" [{format(self.low, ci_format)}, {format(self.high, ci_format)}]"
         return shown
 
 

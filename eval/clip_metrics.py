@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 from eval.images import load_rgb
 from eval.manifest import Sample
 from eval.registry import METRICS, Direction, Pairing, PerImageMetric
-from eval.weights import MetricUnavailable, MetricWeights, require_file, short_hash
+from eval.weights import MetricUnavailable, MetricWeights, require_file, tagged_hash
 
 
 @dataclass(frozen=True)
@@ -40,20 +41,33 @@ class OpenClip:
         return f"open_clip-{self.arch}@{self.weights_hash}/openclip-preprocess"
 
 
+@lru_cache(maxsize=None)
+def register_clip_config(config: str, arch: str, mtime_ns: int) -> None:
+    """Register an open_clip model config json (open_clip names it by its file stem, which must be ``arch``)."""
+    import open_clip
+
+    if Path(config).stem != arch:
+        raise MetricUnavailable(f"CLIP: 'clip_config' {config} defines {Path(config).stem!r}, not 'clip_arch' {arch!r}")
+    open_clip.add_model_config(config)
+
+
 @lru_cache(maxsize=2)
-def _load_open_clip(arch: str, path: str, device: str) -> OpenClip:
+def _load_open_clip(arch: str, path: str, device: str, standin: bool) -> OpenClip:
     import open_clip
 
     if arch not in open_clip.list_models():
         raise MetricUnavailable(f"CLIP: unknown open_clip architecture {arch!r} ('clip_arch', e.g. ViT-B-32, ViT-L-14)")
     model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=path, device=device)
     tokenizer = open_clip.get_tokenizer(arch)
-    return OpenClip(model.eval(), preprocess, tokenizer, arch, short_hash(path), torch.device(device))
+    return OpenClip(model.eval(), preprocess, tokenizer, arch, tagged_hash(path, standin), torch.device(device))
 
 
 def load_open_clip(weights: MetricWeights, device: torch.device) -> OpenClip:
     path = require_file(weights.clip, f"CLIP weights for {weights.clip_arch}", "clip")
-    return _load_open_clip(weights.clip_arch, str(path), str(device))
+    if weights.clip_config is not None:
+        config = require_file(weights.clip_config, "open_clip model config", "clip_config")
+        register_clip_config(str(config.resolve()), weights.clip_arch, config.stat().st_mtime_ns)
+    return _load_open_clip(weights.clip_arch, str(path), str(device), weights.standin)
 
 
 @METRICS.register("clip_score")

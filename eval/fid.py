@@ -18,7 +18,7 @@ from eval.inception import load_inception_features
 from eval.manifest import Sample
 from eval.perceptual import LPIPSMetric
 from eval.registry import METRICS, Direction, Pairing, SetMetric
-from eval.weights import MetricUnavailable, MetricWeights, require_file, resolve_art_inception, short_hash
+from eval.weights import MetricUnavailable, MetricWeights, require_file, resolve_art_inception
 
 FID_INFINITY_MIN = 5000
 
@@ -86,7 +86,7 @@ class _InceptionFID(SetMetric):
         super().__init__(weights, device=device)
         path = self.weights_path()
         self.extractor = load_inception_features(path, resize=resize, device=self.target_device)
-        self.weights_hash = short_hash(path)
+        self.weights_hash = self.weights.weights_id(path)
         self.infinity = infinity
         self.seed = seed
         self.add_state("features", default=[], dist_reduce_fx="cat")

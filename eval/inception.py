@@ -29,6 +29,7 @@ from eval.weights import MetricUnavailable
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+MIN_NATIVE_SIZE = 75  # smaller inputs shrink below Inception-v3's 3x3 kernels before Mixed_7
 
 
 def inception_trunk() -> nn.Module:
@@ -97,6 +98,11 @@ class InceptionFeatures(nn.Module):
         if self.flavour == "art-fid":
             if self.resize is not None and image.size != (self.resize, self.resize):
                 image = image.resize((self.resize, self.resize), Image.BICUBIC)
+            if min(image.size) < MIN_NATIVE_SIZE:
+                raise MetricUnavailable(
+                    f"{path}: {image.size[0]}x{image.size[1]} px; Inception-v3 at native size (art-fid) needs at least "
+                    f"{MIN_NATIVE_SIZE} px: set a resize option (e.g. fid_art.resize=299, artfid.resize=299)"
+                )
             return to_tensor(image)
         x = F.interpolate(to_tensor(image), size=(299, 299), mode="bilinear", align_corners=False)
         if self.flavour == "pytorch-fid":

@@ -14,7 +14,7 @@ import torch
 from eval.images import pair_rule, paired_tensors
 from eval.manifest import Sample
 from eval.registry import METRICS, Direction, Pairing, PerImageMetric
-from eval.weights import MetricUnavailable, MetricWeights, resolve_alexnet, short_hash
+from eval.weights import MetricUnavailable, MetricWeights, resolve_alexnet
 
 
 def load_alexnet_trunk(net: torch.nn.Module, path: str | Path) -> None:
@@ -56,7 +56,7 @@ class LPIPSMetric(PerImageMetric):
         super().__init__(weights, device=device)
         trunk = resolve_alexnet(self.weights)
         self.size = size
-        self.trunk_hash = short_hash(trunk)
+        self.trunk_hash = self.weights.weights_id(trunk)
         self.model = _cached_lpips(str(trunk), trunk.stat().st_mtime_ns, str(self.target_device))
 
     def distance(self, output: torch.Tensor, content: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from eval.images import load_rgb
 from eval.manifest import Sample
 from eval.registry import METRICS, Direction, Pairing, PerImageMetric
-from eval.weights import MetricUnavailable, MetricWeights, require_dir, short_hash
+from eval.weights import MetricUnavailable, MetricWeights, require_dir
 
 
 def _embedding(output) -> torch.Tensor:
@@ -40,7 +40,7 @@ class PickScore(PerImageMetric):
             raise MetricUnavailable(
                 f"PickScore: cannot load model from {folder} / processor from {processor_folder}: {exc}"
             ) from exc
-        self.weights_hash = short_hash(folder)
+        self.weights_hash = self.weights.weights_id(folder)
 
     def score(self, samples: Sequence[Sample]) -> torch.Tensor:
         dev = self.target_device

@@ -20,6 +20,8 @@ ART_INCEPTION_FILE = "art_inception.pth"
 ART_INCEPTION_URL = "https://huggingface.co/matthias-wright/art_inception/resolve/main/art_inception.pth"
 ART_INCEPTION_SHA256 = "5bc1c20380401911d99d528b7b6e4430044b56edd5f7f26467222f3fb7c54e7e"
 HASHED_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".json", ".txt", ".model")
+STANDIN_MARKER = "standin-random"
+PATH_FIELDS = ("alexnet", "clip", "clip_config", "inception", "art_inception", "pickscore", "pickscore_processor")
 
 
 class MetricUnavailable(RuntimeError):
@@ -28,20 +30,27 @@ class MetricUnavailable(RuntimeError):
 
 @dataclass
 class MetricWeights:
-    """Optional local paths to every metric backbone; ``None`` means "use the default place, if any"."""
+    """Optional local paths to every metric backbone; ``None`` means "use the default place, if any".
+
+    ``clip_config``: an open_clip model config json registered before loading (its file stem is the arch name),
+    for architectures open_clip does not ship. ``standin``: the files are random stand-ins (``eval.standin``):
+    definition ids say ``standin-random`` and art_inception's sha256 is not checked.
+    """
 
     alexnet: Path | None = None
     clip: Path | None = None
     clip_arch: str = "ViT-B-32"
+    clip_config: Path | None = None
     inception: Path | None = None
     art_inception: Path | None = None
     pickscore: Path | None = None
     pickscore_processor: Path | None = None
     allow_download: bool = False
     verify_hashes: bool = True
+    standin: bool = False
 
     def __post_init__(self) -> None:
-        for field in ("alexnet", "clip", "inception", "art_inception", "pickscore", "pickscore_processor"):
+        for field in PATH_FIELDS:
             value = getattr(self, field)
             if value is not None:
                 setattr(self, field, Path(value).expanduser())
@@ -55,9 +64,15 @@ class MetricWeights:
             raise ValueError(f"{path}: unknown weight keys {unknown}; known: {sorted(known)}")
         base = Path(path).resolve().parent
         for key, value in data.items():
-            if isinstance(value, str) and key not in ("clip_arch",) and not Path(value).expanduser().is_absolute():
+            if key in ("allow_download", "verify_hashes", "standin") and not isinstance(value, bool):
+                raise ValueError(f"{path}: '{key}' must be true or false, got {value!r}")
+            if key in PATH_FIELDS and isinstance(value, str) and not Path(value).expanduser().is_absolute():
                 data[key] = base / value
         return cls(**data)
+
+    def weights_id(self, path: str | Path) -> str:
+        """The short sha256 that definition ids carry, marked ``standin-random-`` for stand-in weights."""
+        return tagged_hash(path, self.standin)
 
 
 def torch_hub_checkpoints() -> Path:
@@ -104,7 +119,7 @@ def resolve_alexnet(weights: MetricWeights) -> Path:
 
 def resolve_art_inception(weights: MetricWeights) -> Path:
     """ArtFID's art-tuned Inception: the given path, else the torch hub cache, else (if allowed) a download;
-    checked against the published sha256 unless verify_hashes is off."""
+    checked against the published sha256 unless verify_hashes is off or the weights are stand-ins."""
     cached = torch_hub_checkpoints() / ART_INCEPTION_FILE
     if weights.art_inception is not None:
         path = require_file(weights.art_inception, f"ArtFID Inception ({ART_INCEPTION_FILE})", "art_inception")
@@ -121,7 +136,7 @@ def resolve_art_inception(weights: MetricWeights) -> Path:
             f"ArtFID Inception: {ART_INCEPTION_FILE} not found; looked in 'art_inception' of the weights config "
             f"(unset) and the torch hub cache {cached}; downloads not allowed (--allow-download)"
         )
-    if weights.verify_hashes and sha256_file(path) != ART_INCEPTION_SHA256:
+    if weights.verify_hashes and not weights.standin and sha256_file(path) != ART_INCEPTION_SHA256:
         raise MetricUnavailable(
             f"ArtFID Inception: {path} has sha256 {sha256_file(path)}, expected {ART_INCEPTION_SHA256}"
         )
@@ -154,3 +169,8 @@ def sha256_tree(folder: str | Path) -> str:
 def short_hash(path: str | Path) -> str:
     path = Path(path)
     return (sha256_tree(path) if path.is_dir() else sha256_file(path))[:12]
+
+
+def tagged_hash(path: str | Path, standin: bool) -> str:
+    digest = short_hash(path)
+    return f"{STANDIN_MARKER}-{digest}" if standin else digest

@@ -55,11 +55,20 @@ class FakeScoreTrainer:
                 param.copy_(values)
         self.optimizer = self._new_optimizer()
 
-    def step(self, z: torch.Tensor, eps: torch.Tensor, t: int, emb: torch.Tensor) -> float:
+    def step(self, z: torch.Tensor, eps: torch.Tensor, t: int, emb: torch.Tensor,
+             discarded_uncond: torch.Tensor | None = None) -> float:
+        """One AdamW step on φ. ``discarded_uncond`` reproduces the release's wasted unconditional half
+        (computed in the same batch, then dropped) for the reference-order benchmark."""
         alpha_bar_t = self.schedule.alpha_bar(t)
         z_t = add_noise(z.detach(), eps, alpha_bar_t)
+        timestep = torch.tensor(t, device=z.device)
         with torch.enable_grad():
-            eps_pred = self.denoisers.fake(z_t, torch.tensor(t, device=z.device), emb, trainable=True)
+            if discarded_uncond is None:
+                eps_pred = self.denoisers.fake(z_t, timestep, emb, trainable=True)
+            else:
+                both = self.denoisers.fake(torch.cat([z_t, z_t]), timestep, torch.cat([emb, discarded_uncond]),
+                                           trainable=True)
+                eps_pred = both.chunk(2)[0]
             loss = fake_denoising_loss(eps_pred, eps, alpha_bar_t)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()

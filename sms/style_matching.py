@@ -9,6 +9,7 @@ from sms.diffusion import add_noise, cfg, posterior_variance
 from sms.fake_score import FakeScoreConfig, FakeScoreTrainer
 from sms.method import Gradient, ScoreDistillation, StepState, count_nonfinite, methods
 from sms.refine import relevance_map
+from sms.models.denoisers import FAKE, REAL, STYLE
 from sms.rng import VAE_STEP
 from sms.timesteps import build_sampler
 
@@ -21,6 +22,9 @@ class SMSConfig:
     fake_guidance_scale: float = 4.5       # CFG on ε_fake (release); VSD/DMD2 use 1
     exact_posterior: bool = False          # w_t with the release's single-step β (False) or the exact form
     relevance: bool = True                 # SAGR's R (False: R ≡ 1)
+    # batched: style, fake and real rows in one UNet call (peft mixed adapters); sequential: one call per
+    # network; reference: the release's order of work, wasted passes included (benchmarks and tests only)
+    execution: str = "batched"
     fake: FakeScoreConfig = field(default_factory=FakeScoreConfig)
 
 
@@ -43,17 +47,50 @@ class StyleMatchingScore(ScoreDistillation):
     def begin(self, streams) -> None:
         self.trainer.reset(streams.generator(VAE_STEP, "fake_init"))
 
-    def _guided(self, network, z_t: torch.Tensor, t: torch.Tensor, scale: float) -> torch.Tensor:
-        if scale == 1.0:
-            return network(z_t, t, self.cond.target)
-        cond, uncond = network(torch.cat([z_t, z_t]), t, torch.cat([self.cond.target, self.cond.uncond])).chunk(2)
-        return cfg(cond, uncond, scale)
+    def _requests(self, z_t: torch.Tensor, z_t_src: torch.Tensor) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+        """(network, z, y) rows: style and fake, cond + uncond unless their CFG scale is 1, and SAGR's edit pair."""
+        cond = self.cond
 
-    def _relevance(self, z_src: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, alpha_bar_t: float) -> torch.Tensor:
-        z_t_src = add_noise(z_src, eps, alpha_bar_t)
-        edit, uncond = self.denoisers.real(torch.cat([z_t_src, z_t_src]), t,
-                                           torch.cat([self.cond.edit, self.cond.uncond])).chunk(2)
-        return relevance_map(edit - uncond)
+        def scored(network: str, scale: float):
+            if scale == 1.0:
+                return network, z_t, cond.target
+            return network, torch.cat([z_t, z_t]), torch.cat([cond.target, cond.uncond])
+
+        requests = [scored(STYLE, self.config.guidance_scale), scored(FAKE, self.config.fake_guidance_scale)]
+        if self.config.relevance:
+            requests.append((REAL, torch.cat([z_t_src, z_t_src]), torch.cat([cond.edit, cond.uncond])))
+        return requests
+
+    def _passes(self, z_t: torch.Tensor, z_t_src: torch.Tensor, t: torch.Tensor):
+        """(ε̂_style, ε̂_fake, d): the guided scores and SAGR's edit direction d = ε(y_edit) − ε(∅) (None without SAGR)."""
+        requests = self._requests(z_t, z_t_src)
+        if self.config.execution == "batched":
+            outputs = self.denoisers.batched(requests, t)
+        else:
+            networks = {STYLE: self.denoisers.style, FAKE: self.denoisers.fake, REAL: self.denoisers.real}
+            outputs = [networks[network](z, t, y) for network, z, y in requests]
+        scales = (self.config.guidance_scale, self.config.fake_guidance_scale)
+        eps_style, eps_fake = (cfg(*out.chunk(2), scale) if scale != 1.0 else out for out, scale in zip(outputs, scales))
+        edit = None
+        if self.config.relevance:
+            edit_cond, edit_uncond = outputs[2].chunk(2)
+            edit = edit_cond - edit_uncond
+        return eps_style, eps_fake, edit
+
+    def _reference_passes(self, z_t: torch.Tensor, z_t_src: torch.Tensor, t: torch.Tensor):
+        """The release's order of work (benchmark and test baseline only): separate passes, and the
+        relevance pass run with autograd on, building a graph nobody uses."""
+        cond, d = self.cond, self.denoisers
+        pair = lambda y: torch.cat([y, cond.uncond])  # noqa: E731
+        eps_style = cfg(*d.style(torch.cat([z_t, z_t]), t, pair(cond.target)).chunk(2), self.config.guidance_scale)
+        eps_fake = cfg(*d.fake(torch.cat([z_t, z_t]), t, pair(cond.target)).chunk(2), self.config.fake_guidance_scale)
+        edit = None
+        if self.config.relevance:
+            with torch.enable_grad():
+                source = z_t_src.detach().requires_grad_(True)
+                edit_cond, edit_uncond = d.real(torch.cat([source, source]), t, pair(cond.edit)).chunk(2)
+                edit = (edit_cond - edit_uncond).detach()
+        return eps_style, eps_fake, edit
 
     @torch.no_grad()
     def gradient(self, state: StepState) -> Gradient:
@@ -61,22 +98,23 @@ class StyleMatchingScore(ScoreDistillation):
         eps = self.draw_noise(state)
         alpha_bar_t = self.schedule.alpha_bar(draw.t)
         t = self.timestep_tensor(draw.t)
+        z_t, z_t_src = add_noise(state.z, eps, alpha_bar_t), add_noise(state.z_src, eps, alpha_bar_t)
         with self.denoisers.counting() as forwards:
-            z_t = add_noise(state.z, eps, alpha_bar_t)
-            eps_style = self._guided(self.denoisers.style, z_t, t, self.config.guidance_scale)
-            eps_fake = self._guided(self.denoisers.fake, z_t, t, self.config.fake_guidance_scale)
-            w_t = posterior_variance(self.schedule, draw.t, draw.t_prev, exact=self.config.exact_posterior)
-            g, nonfinite = count_nonfinite(w_t * (eps_style - eps_fake))
-            if self.config.relevance:
-                g = g * self._relevance(state.z_src, eps, t, alpha_bar_t)
+            passes = self._reference_passes if self.config.execution == "reference" else self._passes
+            eps_style, eps_fake, edit = passes(z_t, z_t_src, t)
             spent = forwards()
-        return Gradient(g, draw.t, draw.t_prev, spent, nonfinite, {"w_t": w_t, "g_abs_mean": float(g.abs().mean())})
+        w_t = posterior_variance(self.schedule, draw.t, draw.t_prev, exact=self.config.exact_posterior)
+        g, nonfinite = count_nonfinite(w_t * (eps_style - eps_fake))
+        if edit is not None:
+            g = g * relevance_map(edit)
+        return Gradient(g, draw.t, draw.t_prev, spent, nonfinite, {"w_t": w_t})
 
     def update(self, state: StepState) -> dict[str, float]:
         draw = self.draw_timestep(state, "fake_t", self.fake_sampler)
         eps = self.draw_noise(state, "fake_eps")
         with self.denoisers.counting() as forwards:
-            loss = self.trainer.step(state.z, eps, draw.t, self.cond.target)
+            wasted = self.cond.uncond if self.config.execution == "reference" else None
+            loss = self.trainer.step(state.z, eps, draw.t, self.cond.target, discarded_uncond=wasted)
             spent = forwards()
         return {"fake_loss": loss, "fake_t": draw.t, "forwards": spent}
 

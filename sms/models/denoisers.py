@@ -72,6 +72,51 @@ class Denoisers:
         self._activate(self.fake_adapter, trainable=trainable)
         return self._run(self.unet, z_t, t, emb)
 
+    def batched(self, requests: list[tuple[str, torch.Tensor, torch.Tensor]], t: torch.Tensor) -> list[torch.Tensor]:
+        """Evaluate ``(network, z_t, emb)`` requests in as few UNet calls as possible (inference only).
+
+        Rows bound for the shared UNet go through ONE call, each routed to its own adapter by peft's
+        mixed-adapter batches (``__base__`` = real), so style, fake and real need not run one after another."""
+        by_unet: dict[int, list[int]] = {}
+        for index, (network, _, _) in enumerate(requests):
+            by_unet.setdefault(id(self._unet_for(network)), []).append(index)
+        outputs: list[torch.Tensor | None] = [None] * len(requests)
+        for indices in by_unet.values():
+            unet = self._unet_for(requests[indices[0]][0])
+            z_t = torch.cat([requests[i][1] for i in indices])
+            emb = torch.cat([requests[i][2] for i in indices])
+            if unet is self.unet and self._layers:
+                names = [self._adapter_of(requests[i][0]) for i in indices for _ in range(len(requests[i][1]))]
+                with self._routed(names):
+                    out = self._run(unet, z_t, t, emb)
+            else:
+                out = self._run(unet, z_t, t, emb)
+            for i, part in zip(indices, out.split([len(requests[i][1]) for i in indices])):
+                outputs[i] = part
+        return outputs
+
+    def _unet_for(self, network: str) -> UNet2DConditionModel:
+        return self.style_unet if network == STYLE and not self.shared else self.unet
+
+    def _adapter_of(self, network: str) -> str:
+        adapter = {REAL: None, STYLE: self.style_adapter, FAKE: self.fake_adapter}[network]
+        return adapter or "__base__"
+
+    @contextmanager
+    def _routed(self, adapter_names: list[str]):
+        def inject(module, args, kwargs):
+            return args, {**kwargs, "adapter_names": adapter_names}
+
+        for layer in self._layers:
+            layer.enable_adapters(True)
+        self._active = _UNKNOWN
+        hooks = [layer.register_forward_pre_hook(inject, with_kwargs=True) for layer in self._layers]
+        try:
+            yield
+        finally:
+            for hook in hooks:
+                hook.remove()
+
     @contextmanager
     def counting(self):
         """Yield a callable returning the forwards made inside the block."""

@@ -12,6 +12,7 @@ from PIL import Image
 
 from analysis.figures import header_height
 from analysis.report import main
+from analysis.tables import Cell
 
 LABEL = "embedded default: tiny random models; numbers test the machinery, not the paper"
 STYLE = "watercolor"
@@ -75,9 +76,10 @@ def build_tree(root: Path) -> dict[str, Path]:
             {**base, "metric": "lpips", "value": lpips, "ci_low": low, "ci_high": high, "direction": "lower",
              "definition_id": "lpips:alex"},
             {**base, "metric": "clip_style", "value": clip_style, "ci_low": clip_style - 1,
-             "ci_high": clip_style + 1, "direction": "higher"},
+             "ci_high": clip_style + 1, "direction": "higher", "definition_id": "clip_style:standin-random"},
             {**base, "metric": "fid", "value": "", "ci_low": "", "ci_high": "", "n": 0, "direction": "lower",
              "status": "skipped", "reason": FID_REASON},
+            {**base, "metric": "ssim", "value": 0.5 + r / 100, "ci_low": "", "ci_high": "", "direction": "higher"},
         ]
     metrics.mkdir()
     for name, rows in (("per_image.csv", per_image), ("aggregate.csv", aggregate)):
@@ -121,6 +123,7 @@ def test_report_starts_with_the_bold_profile_label_and_links_every_file_it_wrote
     out = built["out"]
     text = (out / "report.md").read_text()
     assert text.splitlines()[0] == f"**{LABEL}**"
+    assert "**Computed with random stand-in weights (clip_style;" in text  # flagged from the definition ids
     targets = re.findall(r"\]\(([^)]+)\)", text)
     assert targets and all((out / t).is_file() for t in targets), [t for t in targets if not (out / t).is_file()]
     linked = {(out / t).resolve() for t in targets}
@@ -146,6 +149,9 @@ def test_main_table_has_our_rows_with_value_and_ci_and_the_papers_reference_rows
     sms_csv = next(r for r in rows if r["run"] == "sms")
     assert float(sms_csv["lpips"]) == 0.412 and float(sms_csv["lpips_ci_low"]) == 0.391
     assert FID_REASON in sms_csv["notes"]
+    other = (built["out"] / "tables" / "other_metrics.md").read_text()  # metrics outside the main table
+    assert "| run | style | ssim ↑ |" in other
+    assert table_row(other, "sms")[2] == "0.500" and table_row(other, "dds")[2] == "0.510"
     tex = (built["out"] / "tables" / "main.tex").read_text()
     assert "\\begin{tabular}" in tex and "FID\\_art" in tex and "0.412 [0.39, 0.44]" in tex
 
@@ -208,6 +214,14 @@ def test_grids_have_one_tile_per_column_and_placeholders_for_absent_runs(built):
     assert "VSD: no images under" in (built["out"] / "report.md").read_text()
 
 
+def test_cells_format_value_and_ci_and_keep_small_values_readable():
+    assert Cell(0.3261, 0.2987, 0.3512).display() == "0.326 [0.30, 0.35]"
+    assert Cell(9.7e-06, 9.1e-06, 1.03e-05).display() == "9.7e-06 [9.1e-06, 1e-05]"
+    assert Cell(2.8372e21, 2.4e21, 4.26e21).display() == "2.837e+21 [2.40e+21, 4.26e+21]"
+    assert Cell(13.0891).display() == "13.089" and Cell(float("nan"), note="x").display() == "—"
+    assert Cell(text="6.553+2.683").display() == "6.553+2.683"
+
+
 def test_table1_pools_per_image_runtimes_and_shows_the_papers_seconds_beside(built):
     table1 = (built["out"] / "tables" / "table1_runtime.md").read_text()
     sms = table_row(table1, "SMS", "sms")
@@ -243,3 +257,20 @@ def test_missing_metrics_and_results_do_not_crash(tmp_path):
     assert "0 points" in report
     with Image.open(paths["out"] / "grids" / f"methods_{STYLE}.png") as grid:
         assert grid.size == (6 * TILE, header_height(TILE) + len(IDS) * TILE)
+
+
+def test_lambda_rows_equal_sms_only_at_the_styles_own_lambda(tmp_path):
+    from analysis.inputs import Inputs
+
+    params = {"profile": "paper", "profiles": {"paper": {"label": "x", "styles": {
+        "watercolor": {"lambda": 5e-4}, "pixel": {"lambda": 2e-4}}}},
+        "runs": {"sms": {"method": "sms"}, "lambda_2e-4": {"ablation": "lambda_2e-4"}}}
+    (tmp_path / "params.yaml").write_text(json.dumps(params))
+    inputs = Inputs.load(tmp_path / "m", tmp_path / "r", tmp_path / "c", tmp_path / "s", tmp_path / "params.yaml")
+    assert inputs.styles == ["watercolor", "pixel"]
+    assert (inputs.slot("λ", "lambda_5e-4", "watercolor").run, inputs.slot("λ", "lambda_5e-4", "pixel").run) == \
+        ("sms", None)
+    assert "style 'pixel'" in inputs.slot("λ", "lambda_5e-4", "pixel").missing
+    assert inputs.slot("λ", "lambda_2e-4", "pixel").run == "lambda_2e-4"  # a run of its own wins
+    assert [inputs.slot("", name).run for name in ("full", "id_psr", "id_none")] == ["sms", "sms", "id_none"]
+    assert any("aggregate.csv not found" in p for p in inputs.problems)

@@ -69,9 +69,10 @@ def test_relevance_map_range_and_flat_case():
 def test_relevance_map_inside_sms_is_in_unit_range(tiny_stack):
     method = StyleMatchingScore(SMSConfig(), tiny_stack, Prompts("watercolor style"))
     z, z_src = _latents()
-    eps = torch.randn_like(z)
-    r = method._relevance(z_src, eps, torch.tensor(101), method.schedule.alpha_bar(101))
-    assert r.min() == 0 and r.max() == 1
+    with torch.no_grad():
+        _, _, edit = method._passes(z, z_src, torch.tensor(101))
+    r = relevance_map(edit)
+    assert r.min() == 0 and r.max() == 1 and r.shape == z.shape
 
 
 def test_grad_trick_gradient_is_g_over_numel():

@@ -7,12 +7,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-TINY_CLIP = "sms-test-tiny-clip"
-TINY_CLIP_CONFIG = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-}
 IMAGE_SIZE = 80  # art-fid feeds Inception at native size, which needs at least 75 px
 
 

@@ -151,6 +151,11 @@ class AnalyticDenoisers:
         out = self._eps(self.fake_law, z_t, t)
         return out + 0.0 * self._dummy.sum() if trainable else out  # keeps FakeScoreTrainer's backward valid
 
+    def batched(self, requests, t):
+        """Same contract as sms.models.Denoisers.batched: one output per (network, z_t, emb) request."""
+        networks = {"real": self.real, "style": self.style, "fake": self.fake}
+        return [networks[network](z_t, t, emb) for network, z_t, emb in requests]
+
     @contextmanager
     def counting(self):
         start = self.forwards

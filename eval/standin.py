@@ -1,0 +1,185 @@
+"""Random stand-in backbones for every metric, written as files that the metrics load by path.
+
+    python -m eval.standin --out DIR [--seed 0]
+
+writes ``DIR/weights.json`` (for ``python -m eval.run --weights-json``) and the files it names:
+
+* ``alexnet.pth`` — a torchvision AlexNet ``features.*`` state dict (LPIPS trunk; the lpips heads come from the wheel);
+* ``clip.pt`` + ``sms-standin-tiny-clip.json`` — a tiny open_clip model and its config, which the CLIP loader
+  registers with ``open_clip.add_model_config`` (``clip_config``), so the json alone suffices in a fresh process;
+* ``inception.pth`` — a torchvision-layout Inception-v3 trunk whose BatchNorm statistics come from random
+  images, so its features stay moderate; ``art_inception.pth`` — the same trunk in art-fid's two-head layout,
+  calibrated for art-fid's input;
+* ``pickscore/`` — a tiny transformers CLIP model and processor (open_clip's BPE vocabulary, offline).
+
+The numbers these give test the machinery, not any paper: ``weights.json`` says ``"standin": true``, which puts
+``standin-random`` into every definition id computed with them and turns off art_inception's sha256 check. The same
+seed gives the same bytes (one CPU thread, denormals flushed, torch's global RNG left as it was); writing again
+into the same folder gives the same files.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+
+STANDIN_CLIP = "sms-standin-tiny-clip"
+STANDIN_CLIP_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+WEIGHTS_JSON = "weights.json"
+FILES = {
+    "alexnet": "alexnet.pth",
+    "clip": "clip.pt",
+    "clip_config": f"{STANDIN_CLIP}.json",
+    "inception": "inception.pth",
+    "art_inception": "art_inception.pth",
+    "pickscore": "pickscore",
+}
+
+
+def _denormals_flushed() -> bool:
+    return (torch.tensor([1e-40]) * 1.0).item() == 0.0
+
+
+@contextlib.contextmanager
+def pinned_cpu() -> Iterator[None]:
+    """One CPU thread, denormals flushed and a forked global RNG, restored afterwards: bit-stable random weights
+    whatever the caller's thread count or flush setting (random backbones produce denormals)."""
+    threads, flushed = torch.get_num_threads(), _denormals_flushed()
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        torch.set_flush_denormal(flushed)
+        torch.set_num_threads(threads)
+
+
+def _seed(seed: int, part: int) -> None:
+    torch.manual_seed(10 * seed + part)
+
+
+def _alexnet(path: Path, seed: int) -> None:
+    import torchvision
+
+    _seed(seed, 0)
+    trunk = torchvision.models.alexnet(weights=None).features.state_dict()
+    torch.save({f"features.{key}": value for key, value in trunk.items()}, path)
+
+
+def _clip(path: Path, config: Path, seed: int) -> None:
+    import open_clip
+
+    config.write_text(json.dumps(STANDIN_CLIP_CONFIG, indent=2, sort_keys=True) + "\n")
+    open_clip.add_model_config(config)
+    _seed(seed, 1)
+    torch.save(open_clip.create_model(STANDIN_CLIP).state_dict(), path)
+
+
+def _calibration_images(generator: torch.Generator, n: int, size: int) -> torch.Tensor:
+    """RGB in [0, 1]: uniform noise, multi-scale smooth noise and flat colours with a ramp, in turn."""
+    images = []
+    for index in range(n):
+        if index % 3 == 0:
+            image = torch.rand(1, 3, size, size, generator=generator)
+        elif index % 3 == 1:
+            image = sum(F.interpolate(torch.randn(1, 3, c, c, generator=generator), size=(size, size), mode="bicubic",
+                                      align_corners=False) for c in (4, 16, 64))
+            image = (0.5 + image / 12).clamp(0, 1)
+        else:
+            ramp = torch.linspace(0, 1, size).view(1, 1, 1, size) * torch.rand(1, 3, 1, 1, generator=generator) / 2
+            image = (torch.rand(1, 3, 1, 1, generator=generator) / 2 + ramp).clamp(0, 1).expand(1, 3, size, size)
+        images.append(image)
+    return torch.cat(images)
+
+
+def calibrated_inception(seed: int, *, art: bool) -> dict:
+    """Random Inception trunk whose BatchNorm statistics are averaged over batches fed as its flavour feeds images
+    (art-fid: [0, 1] at native sizes, here 96 and 384 px; torchvision: 299 px, ImageNet-normalised), so features
+    stay O(1)–O(100) on photos and on noise alike instead of growing to 1e10 through 90 mismatched layers."""
+    from eval.inception import IMAGENET_MEAN, IMAGENET_STD, inception_trunk
+
+    _seed(seed, 3)
+    model = inception_trunk()
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None  # cumulative average over the calibration batches
+    model.train()
+    generator = torch.Generator().manual_seed(10 * seed + 4)
+    with torch.no_grad():
+        for size in (96, 384) if art else (299,):
+            batch = _calibration_images(generator, 6, size)
+            model(batch if art else (batch - IMAGENET_MEAN) / IMAGENET_STD)
+    state = model.state_dict()
+    if art:
+        state["fc1.weight"] = torch.zeros(1, 2048)  # art-fid's two-head layout, which names the flavour
+    return state
+
+
+def clip_tokenizer():
+    """The CLIP BPE tokenizer as transformers' CLIPTokenizer, rebuilt from the vocabulary open_clip ships."""
+    from open_clip.tokenizer import SimpleTokenizer
+    from transformers import CLIPTokenizer
+
+    simple = SimpleTokenizer()
+    rename = {"<start_of_text>": "<|startoftext|>", "<end_of_text>": "<|endoftext|>"}
+    vocab = {rename.get(token, token): index for token, index in simple.encoder.items()}
+    merges = [pair for pair, _ in sorted(simple.bpe_ranks.items(), key=lambda item: item[1])]
+    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+
+
+def _pickscore(folder: Path, seed: int) -> None:
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    if folder.exists():
+        shutil.rmtree(folder)  # no stale files from another transformers version
+    tower = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 1, "num_attention_heads": 2}
+    config = CLIPConfig(
+        text_config={**tower, "vocab_size": 49408, "max_position_embeddings": 77},
+        vision_config={**tower, "image_size": 32, "patch_size": 8},
+        projection_dim=16,
+    )
+    _seed(seed, 2)
+    CLIPModel(config).save_pretrained(folder)
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=image_processor, tokenizer=clip_tokenizer()).save_pretrained(folder)
+
+
+def write_standin_weights(folder: str | Path, seed: int = 0) -> Path:
+    """Write every stand-in backbone into ``folder`` and a ``weights.json`` (relative paths, ``"standin": true``)
+    that ``MetricWeights.from_json`` reads; returns the json's path."""
+    folder = Path(folder).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    with pinned_cpu():
+        _alexnet(folder / FILES["alexnet"], seed)
+        _clip(folder / FILES["clip"], folder / FILES["clip_config"], seed)
+        torch.save(calibrated_inception(seed, art=False), folder / FILES["inception"])
+        torch.save(calibrated_inception(seed, art=True), folder / FILES["art_inception"])
+        _pickscore(folder / FILES["pickscore"], seed)
+    config = {**FILES, "clip_arch": STANDIN_CLIP, "standin": True}
+    path = folder / WEIGHTS_JSON
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval.standin", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, type=Path, help="folder for the stand-in files and weights.json")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    print(write_standin_weights(args.out, seed=args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -68,4 +68,4 @@ class DeltaDenoisingScore(ScoreDistillation):
                                                    self.config.guidance_scale)
             spent = forwards()
         g, nonfinite = count_nonfinite(delta_score(eps_target, eps_source))
-        return Gradient(g, draw.t, draw.t_prev, spent, nonfinite, {"g_abs_mean": float(g.abs().mean())})
+        return Gradient(g, draw.t, draw.t_prev, spent, nonfinite, {})

@@ -80,4 +80,4 @@ class PosteriorDistillationSampling(ScoreDistillation):
                                       draw.t_prev, exact=self.config.exact_posterior)
               for name, eps_hat in zip(("tgt", "src"), scores)}
         g, nonfinite = count_nonfinite(xi["tgt"] - xi["src"])
-        return Gradient(g, draw.t, draw.t_prev, spent, nonfinite, {"g_abs_mean": float(g.abs().mean())})
+        return Gradient(g, draw.t, draw.t_prev, spent, nonfinite, {})

@@ -95,4 +95,4 @@ class ScoreDistillationSampling(ScoreDistillation):
                                        self.cond.uncond, self.config.guidance_scale)
             spent = forwards()
         g, nonfinite = count_nonfinite(sds_gradient(eps_hat, eps, weight))
-        return Gradient(g, draw.t, draw.t_prev, spent, nonfinite, {"w_t": weight, "g_abs_mean": float(g.abs().mean())})
+        return Gradient(g, draw.t, draw.t_prev, spent, nonfinite, {"w_t": weight})

@@ -56,7 +56,7 @@ class FakeScoreTrainer:
         self.optimizer = self._new_optimizer()
 
     def step(self, z: torch.Tensor, eps: torch.Tensor, t: int, emb: torch.Tensor,
-             discarded_uncond: torch.Tensor | None = None) -> float:
+             discarded_uncond: torch.Tensor | None = None) -> torch.Tensor:
         """One AdamW step on φ. ``discarded_uncond`` reproduces the release's wasted unconditional half
         (computed in the same batch, then dropped) for the reference-order benchmark."""
         alpha_bar_t = self.schedule.alpha_bar(t)
@@ -73,4 +73,4 @@ class FakeScoreTrainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
         self.optimizer.step()
-        return float(loss.detach())
+        return loss.detach()

@@ -20,14 +20,27 @@ from sms.rng import VAE_STEP, RandomStreams
 
 @dataclass
 class Trace:
-    """Per-iteration record kept in the sidecar."""
+    """Per-iteration record kept in the sidecar (device scalars until :meth:`finish`, to avoid host syncs)."""
 
     t: list[int] = field(default_factory=list)
-    distill_grad: list[float] = field(default_factory=list)
-    identity_loss: list[float] = field(default_factory=list)
-    aux_loss: list[float] = field(default_factory=list)
-    nonfinite: list[int] = field(default_factory=list)
+    distill_grad: list = field(default_factory=list)
+    identity_loss: list = field(default_factory=list)
+    aux_loss: list = field(default_factory=list)
+    nonfinite: list = field(default_factory=list)
     forwards: list[int] = field(default_factory=list)
+
+    def record(self, gradient, identity_term: torch.Tensor | None, aux: dict) -> None:
+        self.t.append(gradient.t)
+        self.distill_grad.append(gradient.g.abs().mean())
+        self.identity_loss.append(identity_term if identity_term is not None else 0.0)
+        self.aux_loss.append(aux.get("fake_loss", 0.0))
+        self.nonfinite.append(gradient.nonfinite)
+        self.forwards.append(gradient.forwards + int(aux.get("forwards", 0)))
+
+    def finish(self) -> "Trace":
+        as_numbers = lambda values, kind: [kind(v) for v in values]  # noqa: E731  (one sync per list entry, once)
+        return Trace(self.t, as_numbers(self.distill_grad, float), as_numbers(self.identity_loss, float),
+                     as_numbers(self.aux_loss, float), as_numbers(self.nonfinite, int), self.forwards)
 
 
 @dataclass
@@ -114,23 +127,26 @@ def stylize_image(image: Image.Image, image_id: str, models: ModelStack, run: Re
     trace, previews = Trace(), []
     _synchronize(device)
     iterations_start = time.perf_counter()
+    postfix_every = max(1, loop.iters // 50)
     bar = tqdm(range(loop.iters), desc=f"{run.run.method}:{image_id}", disable=not progress, leave=False)
     for step in bar:
         gradient = method.gradient(StepState(step, loop.iters, z.detach(), z_src, streams))
         loss = distillation_loss(z, gradient.g, scale)
-        identity_value = 0.0
+        identity_term = None
         if loop.lambda_identity:
             identity_term = loop.lambda_identity * identity(z, z_src, gradient.t)
-            identity_value = float(identity_term.detach())
             loss = loss + identity_term
+            identity_term = identity_term.detach()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
         aux = method.update(StepState(step, loop.iters, z.detach(), z_src, streams))
-        _record(trace, gradient, identity_value, aux)
-        bar.set_postfix(t=gradient.t, g=f"{trace.distill_grad[-1]:.2e}", id=f"{identity_value:.2e}",
-                        aux=f"{aux.get('fake_loss', 0.0):.2e}", refresh=False)
+        trace.record(gradient, identity_term, aux)
+        if progress and step % postfix_every == 0:  # reading values syncs the device: only now and then
+            bar.set_postfix(t=gradient.t, g=f"{float(trace.distill_grad[-1]):.2e}",
+                            id=f"{float(trace.identity_loss[-1]):.2e}", aux=f"{float(trace.aux_loss[-1]):.2e}",
+                            refresh=False)
         if loop.preview_every and (step + 1) % loop.preview_every == 0:
             previews.append(tensor_to_image(decode(models, z.detach()), (image.width, image.height)))
         if on_step is not None:
@@ -139,13 +155,4 @@ def stylize_image(image: Image.Image, image_id: str, models: ModelStack, run: Re
     iterations_seconds = time.perf_counter() - iterations_start
     result = tensor_to_image(decode(models, z.detach()), (image.width, image.height))
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
-    return LoopResult(result, trace, time.perf_counter() - start, iterations_seconds, peak, previews)
-
-
-def _record(trace: Trace, gradient, identity_value: float, aux: dict) -> None:
-    trace.t.append(gradient.t)
-    trace.distill_grad.append(float(gradient.g.abs().mean()))
-    trace.identity_loss.append(identity_value)
-    trace.aux_loss.append(float(aux.get("fake_loss", 0.0)))
-    trace.nonfinite.append(gradient.nonfinite)
-    trace.forwards.append(gradient.forwards + int(aux.get("forwards", 0)))
+    return LoopResult(result, trace.finish(), time.perf_counter() - start, iterations_seconds, peak, previews)

@@ -70,7 +70,7 @@ class Gradient:
     t: int
     t_prev: int
     forwards: int
-    nonfinite: int = 0
+    nonfinite: int | torch.Tensor = 0  # entries zeroed by count_nonfinite
     diagnostics: dict[str, float] = field(default_factory=dict)
 
 
@@ -158,8 +158,7 @@ def guided_scores(branches: list[Branch], t: torch.Tensor, uncond: torch.Tensor,
     return scores
 
 
-def count_nonfinite(g: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Zero non-finite entries (as the release's nan_to_num does) and say how many there were."""
+def count_nonfinite(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero non-finite entries (the release's nan_to_num) and count them, without a host sync."""
     bad = ~torch.isfinite(g)
-    count = int(bad.sum())
-    return (torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0) if count else g), count
+    return torch.where(bad, torch.zeros_like(g), g), bad.sum()

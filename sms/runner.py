@@ -58,6 +58,8 @@ def stylize_files(paths: list[Path], run_config: RunConfig, out_dir: Path, *, sh
     pending = [p for p in mine if not is_finished(out_dir, image_id_for(p), config_digest(runs[p]))]
     report.skipped_finished = [image_id_for(p) for p in mine if p not in pending]
     if pending and models is None:
+        if run_config.model.base == TINY and run_config.model.device == "cpu":
+            torch.set_num_threads(1)  # tiny tensors: one thread is as fast, and immune to a busy second core
         models = load_stack(run_config.model)
     for path in pending:
         image_id = image_id_for(path)

@@ -42,6 +42,8 @@ class ModelSpec:
     allow_pickle: bool = False
     single_file_config: str | None = None  # diffusers config folder for single files (default: bundled SD-1.5)
     with_fake: bool = True
+    channels_last: bool = False           # UNet activations in channels-last memory format
+    compile: bool = False                 # torch.compile the UNet(s) (first calls are slow; CUDA is where it pays)
 
     @property
     def shares_base(self) -> bool:
@@ -117,6 +119,11 @@ def load_stack(spec: ModelSpec) -> ModelStack:
     denoisers = Denoisers(unet, style_unet, style_adapter=style_adapter)
     for param in denoisers.fake_parameters():
         param.data = param.data.float()
+    for network in {id(m): m for m in (unet, style_unet)}.values():
+        if spec.channels_last:
+            network.to(memory_format=torch.channels_last)
+        if spec.compile:
+            network.compile()
     return ModelStack(base.tokenizer, base.text_encoder, base.vae, base.scheduler, denoisers, spec, lora_path)
 
 

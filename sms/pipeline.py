@@ -23,6 +23,7 @@ STAGED = Path("data/staged")
 PREPARED = Path("data/prepared/content")
 RESULTS = Path("results")
 METRICS = Path("reports/metrics")
+STANDIN_WEIGHTS = STAGED / "metric_weights"   # random stand-in backbones (demo): every metric runs, labelled
 
 
 def load_params(path: Path = Path("params.yaml")) -> dict[str, Any]:
@@ -36,6 +37,10 @@ def load_params(path: Path = Path("params.yaml")) -> dict[str, Any]:
 def stage(params: dict) -> None:
     profile = params["active"]
     content = profile["content"]
+    if profile.get("metrics", {}).get("standin_weights"):
+        from eval.standin import write_standin_weights
+
+        write_standin_weights(STANDIN_WEIGHTS, seed=params["seed"])
     if content["kind"] == "demo":
         from data.demo import materialise_demo_content, materialise_demo_style
 
@@ -105,7 +110,11 @@ def evaluate(params: dict) -> None:
     folders = sorted(path for path in RESULTS.glob("*/*") if (path / "manifest.json").is_file())
     style_sets = {name: Path(style["style_set"]).expanduser() if style.get("style_set") else STAGED / "styles" / name
                   for name, style in params["active"]["styles"].items()}
-    run_metrics(folders, METRICS, style_sets=style_sets, weights=MetricWeights(**metrics.get("weights", {})),
+    if metrics.get("standin_weights"):
+        weights = MetricWeights.from_json(STANDIN_WEIGHTS / "weights.json")
+    else:
+        weights = MetricWeights(**metrics.get("weights", {}))
+    run_metrics(folders, METRICS, style_sets=style_sets, weights=weights,
                 metrics=metrics.get("names"), bootstrap=metrics.get("bootstrap", 1000), seed=params["seed"],
                 options=metrics.get("options"))
 

@@ -9,8 +9,17 @@ from dataclasses import dataclass, field
 import torch
 
 from sms.diffusion import add_noise
-from sms.method import (Branch, Gradient, ScoreDistillation, StepState, check_prior, count_nonfinite,
-                        guided_scores, methods, prior_network)
+from sms.method import (
+    Branch,
+    Gradient,
+    ScoreDistillation,
+    StepState,
+    check_prior,
+    count_nonfinite,
+    guided_scores,
+    methods,
+    prior_network,
+)
 
 
 def delta_score(eps_target: torch.Tensor, eps_source: torch.Tensor) -> torch.Tensor:

@@ -11,8 +11,17 @@ from dataclasses import dataclass, field
 import torch
 
 from sms.diffusion import NoiseSchedule, add_noise, posterior_mean_coefficients, posterior_variance, predict_x0
-from sms.method import (Branch, Gradient, ScoreDistillation, StepState, check_prior, count_nonfinite,
-                        guided_scores, methods, prior_network)
+from sms.method import (
+    Branch,
+    Gradient,
+    ScoreDistillation,
+    StepState,
+    check_prior,
+    count_nonfinite,
+    guided_scores,
+    methods,
+    prior_network,
+)
 
 
 def stochastic_latent(x: torch.Tensor, z_t: torch.Tensor, eps_hat: torch.Tensor, eps_prev: torch.Tensor,

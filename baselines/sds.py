@@ -12,8 +12,17 @@ from typing import Callable
 import torch
 
 from sms.diffusion import add_noise
-from sms.method import (Branch, Gradient, ScoreDistillation, StepState, check_prior, count_nonfinite,
-                        guided_scores, methods, prior_network)
+from sms.method import (
+    Branch,
+    Gradient,
+    ScoreDistillation,
+    StepState,
+    check_prior,
+    count_nonfinite,
+    guided_scores,
+    methods,
+    prior_network,
+)
 
 
 def weight_sds(alpha_bar_t: float) -> float:

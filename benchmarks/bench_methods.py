@@ -1,16 +1,23 @@
-"""Time every registered method side by side and print one table.
+"""Time every registered method and its fast-path variants side by side and print one table.
 
-    python benchmarks/bench_methods.py                                  # tiny models, CPU
-    python benchmarks/bench_methods.py --model sd15-random --device cuda --dtype bfloat16 --resolution 512
+    python benchmarks/bench_methods.py                                   # tiny models, CPU, every method
+    python benchmarks/bench_methods.py --model sd15-random --device cuda --resolution 512   # full size, GPU
+    python benchmarks/bench_methods.py --model sd15-random --resolution 512 --iters 1 --warmup 0 \\
+        --methods sms --variants reference,sequential,batched,batched+bf16       # full size on a CPU (slow)
 
 Full-size SD-1.5 with random weights times honestly (runtime does not depend on weight values).
-Columns: s/iter (device-synchronised, warm-up excluded), UNet forwards per iteration (sample rows),
-peak memory (CUDA only), and s/image extrapolated to the method's own step count N.
+Rows: each method's variants (benchmarks/variants.py), one fast-path change each; the first is the
+baseline that speed-up and gradient error are measured against and always runs. Columns: s/iter
+(device-synchronised, warm-up excluded), UNet forward rows per iteration, peak memory (CUDA
+max_memory_allocated; n/a on CPU), s/image extrapolated to the method's step count N, speed-up vs the
+baseline, UNet backward passes per iteration (benchmarks/timing.py), gradient error vs the fp32 baseline
+with its dtype's tolerance (benchmarks/numerics.py), and the FLOP floor (benchmarks/flops.py).
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -19,11 +26,34 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from sms.config import RunConfig, resolve  # noqa: E402
-from sms.loop import stylize_image  # noqa: E402
+from benchmarks import flops, numerics, stacks, variants  # noqa: E402
+from benchmarks.timing import Timing, time_variant  # noqa: E402
+from sms.config import ResolvedRun, RunConfig, resolve  # noqa: E402
 from sms.method import Prompts, methods  # noqa: E402
-from sms.models import ModelSpec, load_stack  # noqa: E402
+from sms.models import ModelSpec  # noqa: E402
 from sms.plugins import load_methods  # noqa: E402
+
+COLUMNS = ("method", "variant", "s/iter", "forwards/iter", "peak GB", "s/image (N={N} extrapolated)",
+           "speed-up vs reference order", "backward/iter", "grad err", "tol", "check", "floor s/iter",
+           "measured/floor")
+
+
+@dataclass
+class Row:
+    method: str
+    variant: variants.Variant
+    spec: ModelSpec
+    run: ResolvedRun
+    steps_per_image: int
+    baseline: bool
+    timing: Timing | None = None
+    grad_error: float | None = None
+    floor: float | None = None
+    error: str | None = None
+
+    @property
+    def dtype(self) -> str:
+        return variants.dtype_of(self.spec)
 
 
 def _photo(resolution: int) -> Image.Image:
@@ -31,54 +61,151 @@ def _photo(resolution: int) -> Image.Image:
     return Image.fromarray(rng.integers(0, 255, (resolution, resolution, 3), dtype=np.uint8))
 
 
-def bench_method(name: str, models, args) -> dict:
+def _resolve(name: str, spec: ModelSpec, method_overrides: dict, args, **loop) -> ResolvedRun:
     profile = args.profile if args.profile in methods.get(name).profiles else None
-    base = RunConfig(method=name, profile=profile, prompts=Prompts("watercolor style", "a photo"),
-                     model=models.spec, loop_overrides={"resolution": args.resolution, "seed": 0})
-    steps_per_image = resolve(base).loop.iters
-    image = _photo(args.resolution)
-    warm = resolve(RunConfig(**{**base.__dict__, "loop_overrides": {**base.loop_overrides, "iters": args.warmup}}))
-    stylize_image(image, "bench", models, warm, progress=False)
-    timed = resolve(RunConfig(**{**base.__dict__, "loop_overrides": {**base.loop_overrides, "iters": args.iters}}))
-    result = stylize_image(image, "bench", models, timed, progress=False)
-    per_iter = result.seconds_iterations / args.iters
-    return {"method": name, "profile": timed.profile, "s/iter": per_iter,
-            "forwards/iter": sum(result.trace.forwards) / args.iters,
-            "peak GB": (result.peak_memory_bytes or 0) / 2**30 if result.peak_memory_bytes else None,
-            "N": steps_per_image, "s/image": per_iter * steps_per_image}
+    return resolve(RunConfig(method=name, profile=profile, prompts=Prompts("watercolor style", "a photo"),
+                             model=spec, method_overrides=dict(method_overrides),
+                             loop_overrides={"resolution": args.resolution, "seed": 0, **loop}))
 
 
-def format_table(rows: list[dict]) -> str:
-    header = "| method | profile | s/iter | forwards/iter | peak GB | N | s/image (N extrapolated) |"
-    lines = [header, "|" + "---|" * 7]
+def plan(names: list[str], base: ModelSpec, args) -> list[Row]:
+    selected = variants.parse_selection(args.variants)
+    rows = []
+    for name in names:
+        for index, variant in enumerate(variants.select(name, selected, args.compile)):
+            spec = variant.spec(base)
+            rows.append(Row(name, variant, spec, _resolve(name, spec, variant.method, args, iters=args.iters),
+                            _resolve(name, spec, variant.method, args).loop.iters, baseline=index == 0))
+    return rows
+
+
+def measure(rows: list[Row], base: ModelSpec, args) -> tuple[int, tuple[int, ...]]:
+    """Fill every row, loading one stack at a time (the fp32 reference stack first); return (F, latent shape)."""
+    reference_key = variants.spec_key(variants.reference_spec(base))
+    groups: dict[tuple, list[Row]] = {reference_key: []} if not args.no_grad_check else {}
     for row in rows:
-        peak = f"{row['peak GB']:.2f}" if row["peak GB"] is not None else "n/a (CPU)"
-        lines.append(f"| {row['method']} | {row['profile']} | {row['s/iter']:.4f} | {row['forwards/iter']:.1f} | "
-                     f"{peak} | {row['N']} | {row['s/image']:.1f} |")
+        groups.setdefault(variants.spec_key(row.spec), []).append(row)
+    photo, latents, forward_flops, g_refs = _photo(args.resolution), None, None, {}
+    for key, group in groups.items():
+        spec = group[0].spec if group else variants.reference_spec(base)
+        models = stacks.load(spec)
+        if latents is None:
+            latents = numerics.probe_latents(models, (group or rows)[0].run, photo)
+            forward_flops = flops.unet_forward_flops(models, tuple(latents[0].shape))
+        if key == reference_key and not args.no_grad_check:
+            for row in (r for r in rows if r.baseline):
+                reference_run = _resolve(row.method, variants.reference_spec(base), row.variant.method, args)
+                g_refs[row.method] = numerics.one_gradient(models, reference_run, *latents)
+        for row in group:
+            _measure_row(row, models, photo, latents, forward_flops, g_refs, key == reference_key, args)
+        device = models.device
+        del models
+        stacks.free_memory(device)
+    return forward_flops, tuple(latents[0].shape)
+
+
+def _measure_row(row: Row, models, photo, latents, forward_flops: int, g_refs: dict, on_reference: bool,
+                 args) -> None:
+    try:
+        if not args.no_grad_check:
+            if row.baseline and on_reference:
+                row.grad_error = 0.0  # g_ref was computed from this very row
+            else:
+                g = numerics.one_gradient(models, row.run, *latents)
+                row.grad_error = numerics.relative_error(g, g_refs[row.method])
+        warmup = max(args.warmup, 1) if row.spec.compile else args.warmup  # compilation is not timed
+        row.timing = time_variant(models, row.run, photo, args.iters, warmup)
+        row.floor = flops.floor_seconds(row.timing.forwards_per_iter, row.timing.backward_rows_per_iter,
+                                        forward_flops, row.dtype, args.device)
+    except Exception as error:  # one broken variant must not hide the others' numbers
+        row.error = f"{type(error).__name__}: {error}"
+
+
+def _cells(row: Row, baseline: Row | None, args) -> list[str]:
+    if row.error:
+        return [row.method, row.variant.name, f"failed ({row.error.splitlines()[0][:120]})", *[""] * 10]
+    timing = row.timing
+    peak = f"{timing.peak_bytes / 2**30:.2f}" if timing.peak_bytes is not None else "n/a"
+    speedup = (f"{baseline.timing.seconds_per_iter / timing.seconds_per_iter:.2f}×"
+               if baseline is not None and baseline.timing else "–")
+    backward = f"{timing.backward_passes_per_iter:g}"
+    if timing.backward_rows_per_iter != timing.backward_passes_per_iter:
+        backward += f" ({timing.backward_rows_per_iter:g} rows)"
+    if row.grad_error is None:
+        error_cell, tol_cell, check = "–", "–", "–"
+    else:
+        tolerance, check = numerics.verdict(row.grad_error, row.dtype)
+        error_cell = "0 (ref)" if row.baseline and row.grad_error == 0.0 else f"{row.grad_error:.2e}"
+        tol_cell = f"{tolerance:.0e}"
+    return [row.method, row.variant.name, f"{timing.seconds_per_iter:.4f}", f"{timing.forwards_per_iter:g}", peak,
+            f"{timing.seconds_per_iter * row.steps_per_image:.1f}", speedup, backward, error_cell, tol_cell, check,
+            f"{row.floor:.4f}", f"{timing.seconds_per_iter / row.floor:.1f}×"]
+
+
+def format_table(rows: list[Row], args) -> str:
+    steps = {row.steps_per_image for row in rows}
+    n_label = str(steps.pop()) if len(steps) == 1 else "own"
+    header = [column.format(N=n_label) for column in COLUMNS]
+    baselines = {row.method: row for row in rows if row.baseline}
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cells(row, baselines.get(row.method), args)) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def notes(rows: list[Row], forward_flops: int, latent_shape: tuple[int, ...], args) -> list[str]:
+    throughputs = {(row.dtype, args.device): flops.matmul_throughput(row.dtype, args.device)
+                   for row in rows if row.floor is not None}
+    tolerances = ", ".join(f"{dtype} < {tol:.0e}" for dtype, tol in numerics.TOLERANCE.items())
+    return [
+        flops.describe(forward_flops, latent_shape, throughputs),
+        f"grad err: ‖g − g_ref‖/‖g_ref‖ of one method.gradient (same z, t, ε; after begin + one update) vs the "
+        f"method's baseline on the fp32 stack; tolerances {tolerances}. On the tiny random models bf16/fp16 "
+        f"errors are large (g is a small difference of two CFG-amplified predictions); printed as measured.",
+        "speed-up: the method's baseline s/iter ÷ the row's (sms: vs `reference`, the release's order of work; "
+        "others: vs their fp32 default). backward/iter: UNet outputs that received a gradient per iteration "
+        "(rows when a pass covered more than one).",
+    ]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="tiny", help="tiny | sd15-random | any model reference")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--dtype", default="float32", help="dtype of variants that set none (default float32)")
     parser.add_argument("--resolution", type=int, default=None, help="default: 64 (tiny) or 512")
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--methods", default="", help="comma-separated; default: every registered method")
     parser.add_argument("--profile", default="harmonised", help="profile where a method has it, else its default")
     parser.add_argument("--plugins", action="append", default=[])
+    parser.add_argument("--variants", default="", help="comma-separated variant names (default: all applicable; "
+                        f"the baseline always runs); known: {', '.join(sorted(variants.known_names()))}")
+    parser.add_argument("--compile", action="store_true", help="add batched+compile (slow to compile)")
+    parser.add_argument("--no-grad-check", action="store_true", help="skip the gradient-error columns")
+    parser.add_argument("--out", type=Path, default=None, help="also write the table as Markdown to this file")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: 1 for tiny on CPU)")
     args = parser.parse_args(argv)
     args.resolution = args.resolution or (64 if args.model == "tiny" else 512)
+    threads = args.threads or (1 if args.model == "tiny" and args.device == "cpu" else None)
+    if threads:
+        torch.set_num_threads(threads)  # tiny tensors: one thread is as fast, and immune to a busy core
     load_methods(args.plugins)
     names = [n for n in args.methods.split(",") if n] or methods.names()
-    models = load_stack(ModelSpec(base=args.model, dtype=args.dtype, device=args.device))
-    rows = [bench_method(name, models, args) for name in names]
-    print(f"model={args.model} device={args.device} dtype={args.dtype} resolution={args.resolution} "
-          f"iters={args.iters} (torch {torch.__version__})")
-    print(format_table(rows))
-    return 0
+    base = ModelSpec(base=args.model, dtype=args.dtype, device=args.device)
+    rows = plan(names, base, args)
+    forward_flops, latent_shape = measure(rows, base, args)
+    title = (f"model={args.model} device={args.device} dtype={args.dtype} resolution={args.resolution} "
+             f"latent={'×'.join(map(str, latent_shape[1:]))} iters={args.iters} warmup={args.warmup} "
+             f"threads={torch.get_num_threads()} (torch {torch.__version__})")
+    text = "\n".join([title, "", format_table(rows, args), "", *notes(rows, forward_flops, latent_shape, args)])
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    failed = [row for row in rows if row.error]
+    for row in failed:
+        print(f"FAILED {row.method}/{row.variant.name}: {row.error}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

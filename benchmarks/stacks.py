@@ -14,8 +14,7 @@ from unittest import mock
 
 import torch
 
-from sms.models import ModelSpec, load_stack
-from sms.models import loading
+from sms.models import ModelSpec, load_stack, loading
 from sms.models.stack import ModelStack
 
 RANDOM_SD15 = loading.RANDOM_SD15

@@ -1,12 +1,11 @@
 """LPIPS (lpips 0.1.4, net='alex', v0.1 linear heads from the wheel) between stylised and content image."""
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 from typing import Sequence
-
-import warnings
 
 import lpips
 import torch

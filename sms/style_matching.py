@@ -8,8 +8,8 @@ import torch
 from sms.diffusion import add_noise, cfg, posterior_variance
 from sms.fake_score import FakeScoreConfig, FakeScoreTrainer
 from sms.method import Gradient, ScoreDistillation, StepState, count_nonfinite, methods
-from sms.refine import relevance_map
 from sms.models.denoisers import FAKE, REAL, STYLE
+from sms.refine import relevance_map
 from sms.rng import VAE_STEP
 from sms.timesteps import build_sampler
 

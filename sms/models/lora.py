@@ -135,8 +135,8 @@ def _fuse_and_unload_text_encoder(text_encoder: CLIPTextModel, adapter_name: str
         if isinstance(module, BaseTunerLayer):
             module.set_scale(adapter_name, scale)
             module.merge(adapter_names=[adapter_name])
-    from peft.utils import get_peft_model_state_dict  # noqa: F401  (peft present)
     from diffusers.utils.peft_utils import recurse_remove_peft_layers
+    from peft.utils import get_peft_model_state_dict  # noqa: F401  (peft present)
 
     recurse_remove_peft_layers(text_encoder)
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from eval_helpers import smooth_image
 
 from eval.standin import write_standin_weights

@@ -4,9 +4,8 @@ import torch
 from PIL import Image
 from scipy import linalg
 
-from eval.images import load_rgb, to_tensor
-
 from eval.fid import fid_infinity, frechet_distance, frechet_distance_features
+from eval.images import load_rgb, to_tensor
 from eval.weights import MetricUnavailable
 
 

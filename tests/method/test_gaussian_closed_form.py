@@ -39,8 +39,8 @@ import math
 
 import pytest
 import torch
-
 from analytic import AnalyticDenoisers, AnalyticStack, DiagonalGaussian, dct_matrix, frequency_index, from_dct, to_dct
+
 from sms.config import LoopConfig
 from sms.diffusion import NoiseSchedule, cfg
 from sms.identity import build_identity_loss

@@ -10,8 +10,7 @@ from diffusers import StableDiffusionPipeline
 from peft.tuners.tuners_utils import BaseTunerLayer
 from safetensors.torch import load_file, save_file
 
-from sms.models import ModelLoadError, ModelSpec, load_stack
-from sms.models import tiny
+from sms.models import ModelLoadError, ModelSpec, load_stack, tiny
 from sms.models.lora import attach_style_lora, read_lora
 from sms.models.stack import tiny_style_lora_path
 from sms.models.tokenizer import sd_clip_tokenizer

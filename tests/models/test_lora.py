@@ -1,13 +1,12 @@
 """Style LoRA files change the style UNet exactly as an explicit W + s·(alpha/rank)·up·down merge does."""
 from __future__ import annotations
 
+import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 from safetensors.torch import load_file
-import pytest
 
-from sms.models import ModelSpec, load_stack
-from sms.models import tiny
+from sms.models import ModelSpec, load_stack, tiny
 from sms.models.stack import tiny_style_lora_path
 from sms.models.tokenizer import sd_clip_tokenizer
 

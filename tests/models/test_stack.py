@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from sms.models import FakeLoraConfig, ModelSpec, load_stack
-from sms.models import tiny
+from sms.models import FakeLoraConfig, ModelSpec, load_stack, tiny
 
 
 def _inputs(seed: int = 0):

@@ -10,8 +10,7 @@ from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionMod
 from safetensors.torch import load_file
 from transformers import CLIPTextConfig, CLIPTextModel
 
-from sms.models import ModelSpec, load_stack
-from sms.models import tiny
+from sms.models import ModelSpec, load_stack, tiny
 from sms.models.configs import sd15_component_config
 from sms.models.tokenizer import sd_clip_tokenizer
 

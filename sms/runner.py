@@ -85,10 +85,22 @@ def _run_for(run_config: RunConfig, caption: str | None) -> ResolvedRun:
 def _write_outputs(out_dir: Path, image_id: str, source: Path, size, result: LoopResult, run: ResolvedRun,
                    digest: str, models: ModelStack) -> None:
     png, sidecar = output_paths(out_dir, image_id)
-    for k, preview in enumerate(result.previews):
-        atomic_write_png(out_dir / "previews" / f"{image_id}_{k:03d}.png", preview)
+    if result.previews:
+        atomic_write_png(out_dir / "previews" / f"{image_id}.png", preview_strip(result.previews))
     atomic_write_png(png, result.image)
     atomic_write_json(sidecar, build_sidecar(image_id, source, size, result, run, digest, models))
+
+
+def preview_strip(frames: list) -> "Image.Image":
+    """The intermediate decodes side by side, left to right in iteration order."""
+    from PIL import Image
+
+    strip = Image.new("RGB", (sum(frame.width for frame in frames), max(frame.height for frame in frames)))
+    x = 0
+    for frame in frames:
+        strip.paste(frame, (x, 0))
+        x += frame.width
+    return strip
 
 
 def build_sidecar(image_id: str, source: Path, size, result: LoopResult, run: ResolvedRun, digest: str,

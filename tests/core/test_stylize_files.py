@@ -131,3 +131,10 @@ def test_cli_reports_a_missing_lora_clearly(tmp_path, photo):
                           capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=60)
     assert done.returncode == 2
     assert "Cannot find the style LoRA file" in done.stderr and "nope.safetensors" in done.stderr
+
+
+def test_preview_strip_has_one_frame_per_interval(tmp_path, photo, models):
+    config = RunConfig(loop_overrides={"iters": ITERS, "resolution": 64, "preview_every": 2})
+    stylize_files([photo], config, tmp_path / "out", progress=False, models=models)
+    strip = Image.open(tmp_path / "out" / "previews" / "astronaut.png")
+    assert strip.size == (96 * ITERS // 2, 64)

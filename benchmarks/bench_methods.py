@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,12 @@ class Row:
     def dtype(self) -> str:
         return variants.dtype_of(self.spec)
 
+    @property
+    def label(self) -> str:
+        """The variant's name, with the dtype when --dtype (not the variant) made it other than fp32."""
+        inherited = "dtype" not in self.variant.model and self.dtype != "float32"
+        return f"{self.variant.name} ({self.dtype})" if inherited else self.variant.name
+
 
 def _photo(resolution: int) -> Image.Image:
     rng = np.random.default_rng(0)
@@ -72,11 +79,20 @@ def plan(names: list[str], base: ModelSpec, args) -> list[Row]:
     selected = variants.parse_selection(args.variants)
     rows = []
     for name in names:
+        seen = set()
         for index, variant in enumerate(variants.select(name, selected, args.compile)):
             spec = variant.spec(base)
+            if (variants.spec_key(spec), repr(variant.method)) in seen:
+                continue  # e.g. default+bf16 under --dtype bfloat16: the same run as default
+            seen.add((variants.spec_key(spec), repr(variant.method)))
             rows.append(Row(name, variant, spec, _resolve(name, spec, variant.method, args, iters=args.iters),
                             _resolve(name, spec, variant.method, args).loop.iters, baseline=index == 0))
     return rows
+
+
+def _log(message: str) -> None:
+    """Progress on stderr (full-size runs on a CPU take minutes per row); the table goes to stdout."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def measure(rows: list[Row], base: ModelSpec, args) -> tuple[int, tuple[int, ...]]:
@@ -88,15 +104,18 @@ def measure(rows: list[Row], base: ModelSpec, args) -> tuple[int, tuple[int, ...
     photo, latents, forward_flops, g_refs = _photo(args.resolution), None, None, {}
     for key, group in groups.items():
         spec = group[0].spec if group else variants.reference_spec(base)
+        _log(f"loading {spec.base} ({', '.join(map(str, key))}) on {spec.device}")
         models = stacks.load(spec)
         if latents is None:
             latents = numerics.probe_latents(models, (group or rows)[0].run, photo)
             forward_flops = flops.unet_forward_flops(models, tuple(latents[0].shape))
         if key == reference_key and not args.no_grad_check:
             for row in (r for r in rows if r.baseline):
+                _log(f"{row.method}: fp32 reference gradient")
                 reference_run = _resolve(row.method, variants.reference_spec(base), row.variant.method, args)
                 g_refs[row.method] = numerics.one_gradient(models, reference_run, *latents)
         for row in group:
+            _log(f"{row.method}/{row.label}: gradient check and timing")
             _measure_row(row, models, photo, latents, forward_flops, g_refs, key == reference_key, args)
         device = models.device
         del models
@@ -117,13 +136,13 @@ def _measure_row(row: Row, models, photo, latents, forward_flops: int, g_refs: d
         row.timing = time_variant(models, row.run, photo, args.iters, warmup)
         row.floor = flops.floor_seconds(row.timing.forwards_per_iter, row.timing.backward_rows_per_iter,
                                         forward_flops, row.dtype, args.device)
-    except Exception as error:  # one broken variant must not hide the others' numbers
+    except Exception as error:  # noqa: BLE001  one broken variant must not hide the others' numbers
         row.error = f"{type(error).__name__}: {error}"
 
 
-def _cells(row: Row, baseline: Row | None, args) -> list[str]:
+def _cells(row: Row, baseline: Row | None) -> list[str]:
     if row.error:
-        return [row.method, row.variant.name, f"failed ({row.error.splitlines()[0][:120]})", *[""] * 10]
+        return [row.method, row.label, f"failed ({row.error.splitlines()[0][:120]})", *[""] * 10]
     timing = row.timing
     peak = f"{timing.peak_bytes / 2**30:.2f}" if timing.peak_bytes is not None else "n/a"
     speedup = (f"{baseline.timing.seconds_per_iter / timing.seconds_per_iter:.2f}×"
@@ -137,18 +156,18 @@ def _cells(row: Row, baseline: Row | None, args) -> list[str]:
         tolerance, check = numerics.verdict(row.grad_error, row.dtype)
         error_cell = "0 (ref)" if row.baseline and row.grad_error == 0.0 else f"{row.grad_error:.2e}"
         tol_cell = f"{tolerance:.0e}"
-    return [row.method, row.variant.name, f"{timing.seconds_per_iter:.4f}", f"{timing.forwards_per_iter:g}", peak,
+    return [row.method, row.label, f"{timing.seconds_per_iter:.4f}", f"{timing.forwards_per_iter:g}", peak,
             f"{timing.seconds_per_iter * row.steps_per_image:.1f}", speedup, backward, error_cell, tol_cell, check,
             f"{row.floor:.4f}", f"{timing.seconds_per_iter / row.floor:.1f}×"]
 
 
-def format_table(rows: list[Row], args) -> str:
+def format_table(rows: list[Row]) -> str:
     steps = {row.steps_per_image for row in rows}
     n_label = str(steps.pop()) if len(steps) == 1 else "own"
     header = [column.format(N=n_label) for column in COLUMNS]
     baselines = {row.method: row for row in rows if row.baseline}
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cells(row, baselines.get(row.method), args)) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cells(row, baselines.get(row.method))) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -156,15 +175,19 @@ def notes(rows: list[Row], forward_flops: int, latent_shape: tuple[int, ...], ar
     throughputs = {(row.dtype, args.device): flops.matmul_throughput(row.dtype, args.device)
                    for row in rows if row.floor is not None}
     tolerances = ", ".join(f"{dtype} < {tol:.0e}" for dtype, tol in numerics.TOLERANCE.items())
-    return [
-        flops.describe(forward_flops, latent_shape, throughputs),
-        f"grad err: ‖g − g_ref‖/‖g_ref‖ of one method.gradient (same z, t, ε; after begin + one update) vs the "
-        f"method's baseline on the fp32 stack; tolerances {tolerances}. On the tiny random models bf16/fp16 "
-        f"errors are large (g is a small difference of two CFG-amplified predictions); printed as measured.",
-        "speed-up: the method's baseline s/iter ÷ the row's (sms: vs `reference`, the release's order of work; "
-        "others: vs their fp32 default). backward/iter: UNet outputs that received a gradient per iteration "
-        "(rows when a pass covered more than one).",
-    ]
+    grad_note = (f"grad err: ‖g − g_ref‖/‖g_ref‖ of one method.gradient (same z, t, ε; after begin + one update) "
+                 f"vs the method's baseline on the fp32 stack; tolerances {tolerances}. On the tiny random models "
+                 f"bf16/fp16 errors are large (g is a small difference of two CFG-amplified predictions); "
+                 f"printed as measured.")
+    speed_note = ("speed-up: the method's baseline s/iter ÷ the row's (sms: vs `reference`, the release's order of "
+                  "work; others: vs their fp32 default). backward/iter: UNet outputs that received a gradient per "
+                  "iteration (rows when a pass covered more than one). Timing excludes the warm-up iterations, and "
+                  "the gradient check (unless --no-grad-check) has already run each variant once before it is timed.")
+    floor_note = ("measured/floor < 1: the big square matmul runs slower in that dtype than the model's own kernels "
+                  "(e.g. fp16 on a CPU without fp16 GEMM), so for that row the 'floor' is no floor.")
+    below_floor = any(r.floor and r.timing.seconds_per_iter < r.floor for r in rows)
+    return [flops.describe(forward_flops, latent_shape, throughputs), grad_note, speed_note,
+            *([floor_note] if below_floor else [])]
 
 
 def main(argv=None) -> int:
@@ -197,14 +220,14 @@ def main(argv=None) -> int:
     title = (f"model={args.model} device={args.device} dtype={args.dtype} resolution={args.resolution} "
              f"latent={'×'.join(map(str, latent_shape[1:]))} iters={args.iters} warmup={args.warmup} "
              f"threads={torch.get_num_threads()} (torch {torch.__version__})")
-    text = "\n".join([title, "", format_table(rows, args), "", *notes(rows, forward_flops, latent_shape, args)])
+    text = "\n".join([title, "", format_table(rows), "", *notes(rows, forward_flops, latent_shape, args)])
     print(text)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
     failed = [row for row in rows if row.error]
     for row in failed:
-        print(f"FAILED {row.method}/{row.variant.name}: {row.error}", file=sys.stderr)
+        print(f"FAILED {row.method}/{row.label}: {row.error}", file=sys.stderr)
     return 1 if failed else 0
 
 

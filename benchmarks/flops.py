@@ -11,7 +11,7 @@ the rate it reaches on one large square matmul.
 from __future__ import annotations
 
 import time
-from functools import lru_cache
+from functools import cache
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -40,7 +40,7 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-@lru_cache(maxsize=None)
+@cache
 def matmul_throughput(dtype: str, device: str) -> tuple[float, int]:
     """(FLOP/s, n) of an n×n matmul in ``dtype`` on ``device``: n doubles from 256 up to MATMUL_SIDE
     while one product stays fast (fp16 matmuls on some CPUs run at < 1 GFLOP/s), then products are

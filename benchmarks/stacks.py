@@ -7,10 +7,10 @@ attention projections: the tiny stand-in's recipe (``sms.models.tiny``) applied 
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
 from contextlib import contextmanager
 from pathlib import Path
-from unittest import mock
 
 import torch
 
@@ -30,14 +30,6 @@ def _quiet_diffusers():
         yield
     finally:
         diffusers_logging.set_verbosity(level)
-
-
-def _load_base(reference: str, **kwargs):
-    """``sms.models.loading.load_base`` plus the 'sd15-random' reference it does not dispatch yet
-    (``_random_sd15_components`` exists but ``load_base`` never calls it). Harmless once it does."""
-    if reference == RANDOM_SD15:
-        return loading._random_sd15_components(kwargs.get("dtype", torch.float32))
-    return loading.load_base(reference, **kwargs)
 
 
 def random_style_lora(unet_config: dict) -> Path:
@@ -65,12 +57,12 @@ def prepare_spec(spec: ModelSpec) -> ModelSpec:
     if spec.base == RANDOM_SD15 and spec.style_lora is None and spec.shares_base:
         from sms.models.configs import sd15_component_config
 
-        return ModelSpec(**{**spec.__dict__, "style_lora": str(random_style_lora(sd15_component_config("unet")))})
+        return dataclasses.replace(spec, style_lora=str(random_style_lora(sd15_component_config("unet"))))
     return spec
 
 
 def load(spec: ModelSpec) -> ModelStack:
-    with _quiet_diffusers(), mock.patch("sms.models.stack.load_base", _load_base):
+    with _quiet_diffusers():
         return load_stack(prepare_spec(spec))
 
 

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from sms import __version__
 from sms.config import ResolvedRun, RunConfig, resolve
@@ -91,10 +92,8 @@ def _write_outputs(out_dir: Path, image_id: str, source: Path, size, result: Loo
     atomic_write_json(sidecar, build_sidecar(image_id, source, size, result, run, digest, models))
 
 
-def preview_strip(frames: list) -> "Image.Image":
+def preview_strip(frames: list[Image.Image]) -> Image.Image:
     """The intermediate decodes side by side, left to right in iteration order."""
-    from PIL import Image
-
     strip = Image.new("RGB", (sum(frame.width for frame in frames), max(frame.height for frame in frames)))
     x = 0
     for frame in frames:

@@ -48,6 +48,8 @@ def load_base(reference: str, *, dtype: torch.dtype = torch.float32, allow_pickl
     """Resolve ``reference`` (``'tiny'``, folder, single file, or hub id) to SD-1.x components."""
     if reference == TINY:
         return _tiny_components(dtype)
+    if reference == RANDOM_SD15:
+        return _random_sd15_components(dtype)
     path = Path(reference).expanduser()
     if path.is_dir():
         return _from_folder(path, dtype)

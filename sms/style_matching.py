@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from sms.deviations import corrected_overrides
 from sms.diffusion import add_noise, cfg, posterior_variance
 from sms.fake_score import FakeScoreConfig, FakeScoreTrainer
 from sms.method import Gradient, ScoreDistillation, StepState, count_nonfinite, methods
@@ -30,13 +31,17 @@ class SMSConfig:
 
 @methods.register("sms")
 class StyleMatchingScore(ScoreDistillation):
-    """g = R ⊙ w_t (CFG(ε_style) − CFG(ε_fake)); the fake LoRA then takes one denoising step."""
+    """g = R ⊙ w_t (CFG(ε_style) − CFG(ε_fake)); the fake LoRA then takes one denoising step.
+
+    Profiles: ``official`` reproduces the release, quirks included; ``corrected`` fixes the quirks
+    :mod:`sms.deviations` marks (exact posterior, no CFG on the fake score) — each listed there with why.
+    """
 
     Config = SMSConfig
     default_profile = "official"
     profiles = {
         "official": {"method": {}, "loop": {"identity": "psr"}},
-        "corrected": {"method": {"exact_posterior": True, "fake_guidance_scale": 1.0}, "loop": {"identity": "psr"}},
+        "corrected": {"method": corrected_overrides(), "loop": {"identity": "psr"}},
     }
 
     def __init__(self, config: SMSConfig, models, prompts):

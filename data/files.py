@@ -1,7 +1,6 @@
 """File plumbing shared by the data stages: hashing, atomic writes, image listing, manifests."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -9,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from sms.hashing import sha256_bytes, sha256_file  # noqa: F401  (one implementation for the suite)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 STAGED_SCHEMA = "sms-suite/staged/v1"
@@ -27,18 +28,6 @@ _FILE_MODE = 0o666 & ~_current_umask()
 
 class DataError(Exception):
     """A problem with the user's data or arguments, reported as one clear message (no traceback)."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def folder_digest(records: list[dict[str, Any]]) -> str:

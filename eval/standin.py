@@ -125,15 +125,10 @@ def calibrated_inception(seed: int, *, art: bool) -> dict:
 
 
 def clip_tokenizer():
-    """The CLIP BPE tokenizer as transformers' CLIPTokenizer, rebuilt from the vocabulary open_clip ships."""
-    from open_clip.tokenizer import SimpleTokenizer
-    from transformers import CLIPTokenizer
+    """The CLIP BPE tokenizer as transformers' CLIPTokenizer (SD's, rebuilt from open_clip's vocabulary)."""
+    from sms.models.tokenizer import sd_clip_tokenizer
 
-    simple = SimpleTokenizer()
-    rename = {"<start_of_text>": "<|startoftext|>", "<end_of_text>": "<|endoftext|>"}
-    vocab = {rename.get(token, token): index for token, index in simple.encoder.items()}
-    merges = [pair for pair, _ in sorted(simple.bpe_ranks.items(), key=lambda item: item[1])]
-    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+    return sd_clip_tokenizer()
 
 
 def _pickscore(folder: Path, seed: int) -> None:

@@ -11,8 +11,9 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
+
+from sms.hashing import sha256_file  # noqa: F401  (re-exported: eval's callers use eval.weights.sha256_file)
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
@@ -141,20 +142,6 @@ def resolve_art_inception(weights: MetricWeights) -> Path:
             f"ArtFID Inception: {path} has sha256 {sha256_file(path)}, expected {ART_INCEPTION_SHA256}"
         )
     return path
-
-
-@lru_cache(maxsize=None)
-def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sha256_file(path: str | Path) -> str:
-    stat = Path(path).stat()
-    return _sha256_cached(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
 
 
 def sha256_tree(folder: str | Path) -> str:

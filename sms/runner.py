@@ -13,6 +13,7 @@ from PIL import Image
 
 from sms import __version__
 from sms.config import ResolvedRun, RunConfig, resolve
+from sms.hashing import sha256_file
 from sms.images import ImageLoadError, load_rgb
 from sms.loop import LoopResult, stylize_image
 from sms.models.loading import TINY
@@ -110,7 +111,7 @@ def build_sidecar(image_id: str, source: Path, size, result: LoopResult, run: Re
         "schema": 1,
         "id": image_id,
         "label": DEMO_LABEL if run.run.model.base == TINY else "",
-        "source": {"path": str(Path(source).resolve()), "sha256": _sha256(Path(source)), "size": list(size)},
+        "source": {"path": str(Path(source).resolve()), "sha256": sha256_file(source), "size": list(size)},
         "config": run.as_dict(),
         "config_digest": digest,
         "seed": run.loop.seed,
@@ -140,7 +141,3 @@ def _update_manifest(out_dir: Path, style_name: str, run_name: str) -> None:
                         "method": run_name or data["config"]["method"], "base_method": data["config"]["method"]})
     if records:
         write_manifest(out_dir, records)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

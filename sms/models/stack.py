@@ -1,10 +1,8 @@
 """One typed entry point: ``load_stack(ModelSpec)`` → everything a score-distillation method needs."""
 from __future__ import annotations
 
-import hashlib
 import warnings
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -12,6 +10,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from peft import LoraConfig
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from sms.hashing import sha256_file
 from sms.models.denoisers import FAKE, STYLE, Denoisers
 from sms.models.loading import TINY, load_base
 from sms.models.lora import attach_style_lora, merge_style_lora
@@ -79,7 +78,7 @@ class ModelStack:
         """sha256 of the weights actually used, for sidecars."""
         return {"base": _reference_hash(self.spec.base),
                 "style_base": _reference_hash(self.spec.style_base) if self.spec.style_base else None,
-                "style_lora": _file_sha256(self.style_lora_path) if self.style_lora_path else None}
+                "style_lora": sha256_file(self.style_lora_path) if self.style_lora_path else None}
 
 
 def tiny_style_lora_path() -> Path:
@@ -137,17 +136,8 @@ def _add_fake_lora(unet: UNet2DConditionModel, config: FakeLoraConfig) -> None:
 def _reference_hash(reference: str) -> str:
     path = Path(reference).expanduser()
     if path.is_file():
-        return _file_sha256(str(path))
+        return sha256_file(str(path))
     if path.is_dir():
         weights = sorted((path / "unet").glob("*.safetensors")) or sorted((path / "unet").glob("*.bin"))
-        return _file_sha256(str(weights[0])) if weights else "unknown"
+        return sha256_file(str(weights[0])) if weights else "unknown"
     return reference  # 'tiny' (built from config with fixed seeds) or a hub id
-
-
-@lru_cache(maxsize=16)
-def _file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 24), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

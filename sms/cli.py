@@ -91,12 +91,12 @@ def main(argv: list[str] | None = None) -> int:
             cls = methods.get(name)
             print(f"{name:12s} profiles: {', '.join(sorted(cls.profiles))} (default {cls.default_profile})")
         return 0
-    from sms.runner import stylize_files
+    from sms.runner import InputError, stylize_files
 
     try:
         report = stylize_files(args.images, _run_config(args), args.out, shard=args.shard,
                                style_name=args.style_name, progress=not args.no_progress)
-    except ModelLoadError as error:
+    except (ModelLoadError, InputError) as error:
         print(f"sms stylize: {error}", file=sys.stderr)
         return 2
     print(f"wrote {len(report.written)} image(s) to {args.out}; {len(report.skipped_finished)} already finished")

@@ -23,6 +23,10 @@ from sms.outputs import MANIFEST, atomic_write_json, atomic_write_png, is_finish
 DEMO_LABEL = "embedded default (tiny random models): numbers test the machinery, not the paper"
 
 
+class InputError(ValueError):
+    """The inputs of a run cannot be processed as given; the message says how to fix them."""
+
+
 @dataclass
 class RunReport:
     written: list[str] = field(default_factory=list)
@@ -39,7 +43,7 @@ def parse_shard(text: str | None) -> tuple[int, int]:
         return 0, 1
     match = re.fullmatch(r"(\d+)/(\d+)", text)
     if not match or not 0 <= int(match[1]) < int(match[2]):
-        raise ValueError(f"--shard must be i/n with 0 ≤ i < n, got {text!r}")
+        raise InputError(f"--shard must be i/n with 0 ≤ i < n, got {text!r}")
     return int(match[1]), int(match[2])
 
 
@@ -55,6 +59,7 @@ def stylize_files(paths: list[Path], run_config: RunConfig, out_dir: Path, *, sh
     index, count = parse_shard(shard)
     out_dir = Path(out_dir)
     report = RunReport()
+    _refuse_colliding_ids(paths)
     mine = [Path(p) for i, p in enumerate(sorted(map(Path, paths), key=image_id_for)) if i % count == index]
     runs = {path: _run_for(run_config, (captions or {}).get(str(path))) for path in mine}
     pending = [p for p in mine if not is_finished(out_dir, image_id_for(p), config_digest(runs[p]))]
@@ -76,6 +81,17 @@ def stylize_files(paths: list[Path], run_config: RunConfig, out_dir: Path, *, sh
         report.written.append(image_id)
     _update_manifest(out_dir, style_name, run_name)
     return report
+
+
+def _refuse_colliding_ids(paths) -> None:
+    by_id: dict[str, list[str]] = {}
+    for path in paths:
+        by_id.setdefault(image_id_for(Path(path)), []).append(str(path))
+    clashes = {image_id: found for image_id, found in by_id.items() if len(found) > 1}
+    if clashes:
+        listed = "; ".join(f"{image_id}: {', '.join(found)}" for image_id, found in sorted(clashes.items()))
+        raise InputError(f"these inputs would write the same output file (same name stem): {listed}. Rename them "
+                         f"or stylise them into different --out folders.")
 
 
 def _run_for(run_config: RunConfig, caption: str | None) -> ResolvedRun:

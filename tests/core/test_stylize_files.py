@@ -138,3 +138,12 @@ def test_preview_strip_has_one_frame_per_interval(tmp_path, photo, models):
     stylize_files([photo], config, tmp_path / "out", progress=False, models=models)
     strip = Image.open(tmp_path / "out" / "previews" / "astronaut.png")
     assert strip.size == (96 * ITERS // 2, 64)
+
+
+def test_inputs_with_the_same_stem_are_refused_before_any_work(tmp_path, photo):
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "astronaut.jpg").write_bytes(b"")
+    with pytest.raises(ValueError, match="same output file"):
+        stylize_files([photo, other / "astronaut.jpg"], RunConfig(), tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

@@ -65,6 +65,10 @@ def _run_config(args):
     tiny = args.model == TINY
     if args.style_prompt is None and not tiny:
         raise SystemExit("sms stylize: --style-prompt is required with a real model (e.g. 'watercolor style')")
+    if not tiny and args.style_lora is None and args.style_base is None:
+        print("sms stylize: warning: neither --style-lora nor --style-base given, so the style network is the "
+              "base model itself (fine for SDS/DDS/PDS with their base prior; SMS then has no style to match)",
+              file=sys.stderr)
     loop = {"seed": args.seed, "preview_every": args.preview_every}
     for key in ("lambda_identity", "identity", "iters", "resolution"):
         if getattr(args, key) is not None:

@@ -20,6 +20,7 @@ from sms.method import (
     methods,
     prior_network,
 )
+from sms.models.denoisers import REAL
 
 
 def delta_score(eps_target: torch.Tensor, eps_source: torch.Tensor) -> torch.Tensor:
@@ -42,8 +43,9 @@ class DDSConfig:
 class DeltaDenoisingScore(ScoreDistillation):
     """Shared t and ε for z_t^tgt = noise(z) and z_t^src = noise(z_src); y_tgt = "{style}, {caption}", y_src = caption.
 
-    With ``prior="base"`` both branches, cond + uncond, go through ONE batched UNet call (4 forwards); with
-    ``prior="style"`` the target runs on the style UNet and the source on the base UNet (two calls of 2).
+    Both branches, cond + uncond, go through ONE batched UNet call (4 forwards); with ``prior="style"`` on a
+    shared UNet the target rows are routed to the style adapter in that same call, and only a separate style
+    checkpoint needs a second call.
 
     Profiles:
     - ``official`` — the DDS notebook: CFG-D 7.5; t ~ randint(50, 949); SGD lr 0.1 on
@@ -69,11 +71,11 @@ class DeltaDenoisingScore(ScoreDistillation):
         draw = self.draw_timestep(state)
         eps = self.draw_noise(state)
         alpha_bar_t = self.schedule.alpha_bar(draw.t)
-        branches = [Branch(prior_network(self.denoisers, self.config.prior), add_noise(state.z, eps, alpha_bar_t),
-                           self.cond.target),
-                    Branch(self.denoisers.real, add_noise(state.z_src, eps, alpha_bar_t), self.cond.source)]
+        branches = [Branch(prior_network(self.config.prior), add_noise(state.z, eps, alpha_bar_t), self.cond.target),
+                    Branch(REAL, add_noise(state.z_src, eps, alpha_bar_t), self.cond.source)]
+        t = self.timestep_tensor(draw.t)
         with self.denoisers.counting() as forwards:
-            eps_target, eps_source = guided_scores(branches, self.timestep_tensor(draw.t), self.cond.uncond,
+            eps_target, eps_source = guided_scores(self.denoisers, branches, t, self.cond.uncond,
                                                    self.config.guidance_scale)
             spent = forwards()
         g, nonfinite = count_nonfinite(delta_score(eps_target, eps_source))

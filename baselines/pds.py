@@ -22,6 +22,7 @@ from sms.method import (
     methods,
     prior_network,
 )
+from sms.models.denoisers import REAL
 
 
 def stochastic_latent(x: torch.Tensor, z_t: torch.Tensor, eps_hat: torch.Tensor, eps_prev: torch.Tensor,
@@ -80,10 +81,11 @@ class PosteriorDistillationSampling(ScoreDistillation):
         alpha_bar_t = self.schedule.alpha_bar(draw.t)
         latents = {"tgt": state.z, "src": state.z_src}
         noisy = {name: add_noise(x, eps, alpha_bar_t) for name, x in latents.items()}
-        branches = [Branch(prior_network(self.denoisers, self.config.prior), noisy["tgt"], self.cond.target),
-                    Branch(self.denoisers.real, noisy["src"], self.cond.source)]
+        branches = [Branch(prior_network(self.config.prior), noisy["tgt"], self.cond.target),
+                    Branch(REAL, noisy["src"], self.cond.source)]
+        t = self.timestep_tensor(draw.t)
         with self.denoisers.counting() as forwards:
-            scores = guided_scores(branches, self.timestep_tensor(draw.t), self.cond.uncond, self.config.guidance_scale)
+            scores = guided_scores(self.denoisers, branches, t, self.cond.uncond, self.config.guidance_scale)
             spent = forwards()
         xi = {name: stochastic_latent(latents[name], noisy[name], eps_hat, eps_prev, self.schedule, draw.t,
                                       draw.t_prev, exact=self.config.exact_posterior)

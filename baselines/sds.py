@@ -97,11 +97,11 @@ class ScoreDistillationSampling(ScoreDistillation):
         eps = self.draw_noise(state)
         alpha_bar_t = self.schedule.alpha_bar(draw.t)
         weight = WEIGHTINGS[self.config.weighting](alpha_bar_t)
-        network = prior_network(self.denoisers, self.config.prior)
+        network = prior_network(self.config.prior)
         with self.denoisers.counting() as forwards:
             z_t = add_noise(state.z, eps, alpha_bar_t)
-            (eps_hat,) = guided_scores([Branch(network, z_t, self.cond.target)], self.timestep_tensor(draw.t),
-                                       self.cond.uncond, self.config.guidance_scale)
+            (eps_hat,) = guided_scores(self.denoisers, [Branch(network, z_t, self.cond.target)],
+                                       self.timestep_tensor(draw.t), self.cond.uncond, self.config.guidance_scale)
             spent = forwards()
         g, nonfinite = count_nonfinite(sds_gradient(eps_hat, eps, weight))
         return Gradient(g, draw.t, draw.t_prev, spent, nonfinite, {"w_t": weight})

@@ -7,13 +7,13 @@ Files, optimisers of z, schedules, identity losses, decoding and progress bars b
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import torch
 
 from sms.diffusion import NoiseSchedule, cfg, ddim_grid
+from sms.models.denoisers import REAL, STYLE
 from sms.models.stack import ModelStack
 from sms.registry import Registry
 from sms.rng import RandomStreams
@@ -128,34 +128,28 @@ def check_prior(prior: str) -> str:
     return prior
 
 
-def prior_network(denoisers, prior: str) -> Callable[..., torch.Tensor]:
-    """'base' → ``denoisers.real``, 'style' → ``denoisers.style`` (the target branch of SDS/DDS/PDS)."""
-    return denoisers.real if check_prior(prior) == "base" else denoisers.style
+def prior_network(prior: str) -> str:
+    """'base' → the real network, 'style' → the style network (the target branch of SDS/DDS/PDS)."""
+    return REAL if check_prior(prior) == "base" else STYLE
 
 
 @dataclass(frozen=True)
 class Branch:
-    """One guided ε̂ to compute: ``network`` (a denoisers.real/style/fake) at ``z_t`` conditioned on ``emb``."""
+    """One guided ε̂ to compute: ``network`` (real, style or fake) at ``z_t`` conditioned on ``emb``."""
 
-    network: Callable[..., torch.Tensor]
+    network: str
     z_t: torch.Tensor
     emb: torch.Tensor
 
 
-def guided_scores(branches: list[Branch], t: torch.Tensor, uncond: torch.Tensor, scale: float) -> list[torch.Tensor]:
-    """CFG_s(ε_c, ε_u) for each branch (sms.diffusion.cfg); consecutive branches on the same network share
-    ONE batched call with rows [cond₁ … condₙ, uncond₁ … uncondₙ] (DDS: 4 rows); s = 1 skips the uncond rows."""
-    scores: list[torch.Tensor] = []
-    for network, group in itertools.groupby(branches, key=lambda branch: branch.network):
-        group = list(group)
-        z_t = torch.cat([branch.z_t for branch in group])
-        embs = torch.cat([branch.emb for branch in group])
-        if scale == 1.0:
-            scores.extend(network(z_t, t, embs).chunk(len(group)))
-            continue
-        cond, uncond_eps = network(torch.cat([z_t, z_t]), t, torch.cat([embs, uncond.expand_as(embs)])).chunk(2)
-        scores.extend(cfg(c, u, scale) for c, u in zip(cond.chunk(len(group)), uncond_eps.chunk(len(group))))
-    return scores
+def guided_scores(denoisers, branches: list[Branch], t: torch.Tensor, uncond: torch.Tensor,
+                  scale: float) -> list[torch.Tensor]:
+    """CFG_s(ε_c, ε_u) for each branch (sms.diffusion.cfg), all branches in as few UNet calls as the
+    networks allow (``Denoisers.batched``: one call per UNet, DDS = 4 rows); s = 1 skips the uncond rows."""
+    if scale == 1.0:
+        return denoisers.batched([(b.network, b.z_t, b.emb) for b in branches], t)
+    requests = [(b.network, torch.cat([b.z_t, b.z_t]), torch.cat([b.emb, uncond])) for b in branches]
+    return [cfg(*out.chunk(2), scale) for out in denoisers.batched(requests, t)]
 
 
 def count_nonfinite(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,28 +2,15 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sms.hashing import sha256_bytes, sha256_file  # noqa: F401  (one implementation for the suite)
+from sms.outputs import atomic_path, atomic_write_bytes, atomic_write_json  # noqa: F401  (same)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 STAGED_SCHEMA = "sms-suite/staged/v1"
 PREPARED_SCHEMA = "sms-suite/prepared/v1"
-_CHUNK = 1 << 20
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_current_umask()
 
 
 class DataError(Exception):
@@ -34,32 +21,6 @@ def folder_digest(records: list[dict[str, Any]]) -> str:
     """One sha256 over the sorted (file, sha256) pairs: changes iff any file's name or bytes change."""
     lines = sorted(f"{r['file']}\t{r['sha256']}\n" for r in records)
     return sha256_bytes("".join(lines).encode("utf-8"))
-
-
-@contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; it replaces ``target`` only if the block succeeds."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.chmod(tmp, _FILE_MODE)  # mkstemp creates 0600; give the file the mode a plain open() would
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def atomic_write_bytes(target: Path, data: bytes) -> None:
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
-
-
-def atomic_write_json(target: Path, payload: Any) -> None:
-    text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
-    atomic_write_bytes(target, text.encode("utf-8"))
 
 
 def read_json(path: Path) -> Any:

@@ -51,9 +51,6 @@ class Conditioning:
         texts = [prompts.target, "", prompts.source, prompts.edit]
         self.target, self.uncond, self.source, self.edit = models.embed(texts).split(1)
 
-    def pair(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-        return torch.cat([first, second])
-
 
 @dataclass
 class StepState:
@@ -112,9 +109,6 @@ class ScoreDistillation:
 
     def update(self, state: StepState) -> dict[str, float]:
         """Auxiliary update after z moved (``state.z`` is the new latent). Default: nothing."""
-        return {}
-
-    def trainable_state(self) -> dict[str, torch.Tensor]:
         return {}
 
 

@@ -122,6 +122,3 @@ class StyleMatchingScore(ScoreDistillation):
             loss = self.trainer.step(state.z, eps, draw.t, self.cond.target, discarded_uncond=wasted)
             spent = forwards()
         return {"fake_loss": loss, "fake_t": draw.t, "forwards": spent}
-
-    def trainable_state(self):
-        return {f"fake.{i}": p for i, p in enumerate(self.trainer.parameters)}

@@ -54,10 +54,12 @@ class AdaptiveNarrowing(TimestepSampler):
     max_ratio: float = 0.5
     min_ratio: float = 0.02
 
-    def sample(self, grid, step, num_steps, generator):
-        high = ans_max_index(step, num_steps, max_ratio=self.max_ratio, min_ratio=self.min_ratio,
+    def _max_index(self, grid: torch.Tensor, step: int, num_steps: int) -> int:
+        return ans_max_index(step, num_steps, max_ratio=self.max_ratio, min_ratio=self.min_ratio,
                              grid_steps=len(grid))
-        return _draw(grid, min_index(self.min_ratio, len(grid)), high, generator)
+
+    def sample(self, grid, step, num_steps, generator):
+        return _draw(grid, min_index(self.min_ratio, len(grid)), self._max_index(grid, step, num_steps), generator)
 
 
 @samplers.register("uniform")
@@ -74,15 +76,11 @@ class UniformGrid(TimestepSampler):
 
 @samplers.register("linear")
 @dataclass(frozen=True)
-class LinearAnnealing(TimestepSampler):
+class LinearAnnealing(AdaptiveNarrowing):
     """Deterministic t on ANS's upper envelope, t_upper(i) (the 'linear annealing' ablation; [derived])."""
 
-    max_ratio: float = 0.5
-    min_ratio: float = 0.02
-
     def sample(self, grid, step, num_steps, generator):
-        index = ans_max_index(step, num_steps, max_ratio=self.max_ratio, min_ratio=self.min_ratio,
-                              grid_steps=len(grid)) - 1
+        index = self._max_index(grid, step, num_steps) - 1
         return Draw(int(grid[index]), int(grid[index - 1]))
 
 

@@ -9,8 +9,8 @@ Full-size SD-1.5 with random weights times honestly (runtime does not depend on 
 Rows: each method's variants (benchmarks/variants.py), one fast-path change each; the first is the
 baseline that speed-up and gradient error are measured against and always runs. Columns: s/iter
 (device-synchronised, warm-up excluded), UNet forward rows per iteration, peak memory (CUDA
-max_memory_allocated; n/a on CPU), s/image extrapolated to the method's step count N, speed-up vs the
-baseline, UNet backward passes per iteration (benchmarks/timing.py), gradient error vs the fp32 baseline
+max_memory_allocated; the process's peak resident set on a CPU), s/image extrapolated to the method's
+step count N, speed-up vs the baseline, UNet backward passes per iteration (benchmarks/timing.py), gradient error vs the fp32 baseline
 with its dtype's tolerance (benchmarks/numerics.py), and the FLOP floor (benchmarks/flops.py).
 """
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Row:
     @property
     def label(self) -> str:
         """The variant's name, with the dtype when --dtype (not the variant) made it other than fp32."""
-        inherited = "dtype" not in self.variant.model and self.dtype != "float32"
+        inherited = not {"dtype", "tf32"} & set(self.variant.model) and self.dtype != "float32"
         return f"{self.variant.name} ({self.dtype})" if inherited else self.variant.name
 
 
@@ -80,7 +80,7 @@ def plan(names: list[str], base: ModelSpec, args) -> list[Row]:
     rows = []
     for name in names:
         seen = set()
-        for index, variant in enumerate(variants.select(name, selected, args.compile)):
+        for index, variant in enumerate(variants.select(name, selected, args.compile, args.device)):
             spec = variant.spec(base)
             if (variants.spec_key(spec), repr(variant.method)) in seen:
                 continue  # e.g. default+bf16 under --dtype bfloat16: the same run as default
@@ -144,7 +144,9 @@ def _cells(row: Row, baseline: Row | None) -> list[str]:
     if row.error:
         return [row.method, row.label, f"failed ({row.error.splitlines()[0][:120]})", *[""] * 10]
     timing = row.timing
-    peak = f"{timing.peak_bytes / 2**30:.2f}" if timing.peak_bytes is not None else "n/a"
+    peak = "n/a" if timing.peak_bytes is None else f"{timing.peak_bytes / 2**30:.2f}"
+    if timing.peak_bytes is not None and timing.peak_kind == "RSS":
+        peak += " RSS"
     speedup = (f"{baseline.timing.seconds_per_iter / timing.seconds_per_iter:.2f}×"
                if baseline is not None and baseline.timing else "–")
     backward = f"{timing.backward_passes_per_iter:g}"
@@ -176,23 +178,30 @@ def notes(rows: list[Row], forward_flops: int, latent_shape: tuple[int, ...], ar
                    for row in rows if row.floor is not None}
     tolerances = ", ".join(f"{dtype} < {tol:.0e}" for dtype, tol in numerics.TOLERANCE.items())
     grad_note = (f"grad err: ‖g − g_ref‖/‖g_ref‖ of one method.gradient (same z, t, ε; after begin + one update) "
-                 f"vs the method's baseline on the fp32 stack; tolerances {tolerances}. On the tiny random models "
-                 f"bf16/fp16 errors are large (g is a small difference of two CFG-amplified predictions); "
-                 f"printed as measured.")
+                 f"vs the method's baseline on the fp32 stack; tolerances {tolerances}. Reduced precision fails 1e-2 by "
+                 f"the dtype, not the fast path: one bf16 UNet call is ~1e-2 off fp32 (full size, random weights), "
+                 f"CFG multiplies that ~4×, and g is a difference of two such predictions (benchmarks/numerics.py).")
     speed_note = ("speed-up: the method's baseline s/iter ÷ the row's (sms: vs `reference`, the release's order of "
                   "work; others: vs their fp32 default). backward/iter: UNet outputs that received a gradient per "
                   "iteration (rows when a pass covered more than one). Timing excludes the warm-up iterations, and "
                   "the gradient check (unless --no-grad-check) has already run each variant once before it is timed.")
+    memory_note = ("peak GB: CUDA max_memory_allocated during the timed iterations; 'RSS' = the CPU process's peak "
+                   "resident set while the timed run lasted (weights and caches included: compare CPU rows with "
+                   "each other only).")
     floor_note = ("measured/floor < 1: the big square matmul runs slower in that dtype than the model's own kernels "
                   "(e.g. fp16 on a CPU without fp16 GEMM), so for that row the 'floor' is no floor.")
     below_floor = any(r.floor and r.timing.seconds_per_iter < r.floor for r in rows)
-    return [flops.describe(forward_flops, latent_shape, throughputs), grad_note, speed_note,
+    return [flops.describe(forward_flops, latent_shape, throughputs), grad_note, speed_note, memory_note,
             *([floor_note] if below_floor else [])]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="tiny", help="tiny | sd15-random | any model reference")
+    parser.add_argument("--style-base", default=None,
+                        help="a separate style UNet (e.g. sd15-random:1 or tiny:1, a differently seeded stand-in, "
+                             "as the release's styles use their own checkpoints); default: the base with a LoRA")
+    parser.add_argument("--style-lora", default=None, help="a style LoRA file (kohya/Civitai or diffusers)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32", help="dtype of variants that set none (default float32)")
     parser.add_argument("--resolution", type=int, default=None, help="default: 64 (tiny) or 512")
@@ -203,7 +212,7 @@ def main(argv=None) -> int:
     parser.add_argument("--plugins", action="append", default=[])
     parser.add_argument("--variants", default="", help="comma-separated variant names (default: all applicable; "
                         f"the baseline always runs); known: {', '.join(sorted(variants.known_names()))}")
-    parser.add_argument("--compile", action="store_true", help="add batched+compile (slow to compile)")
+    parser.add_argument("--compile", action="store_true", help="add the torch.compile rows (slow to compile)")
     parser.add_argument("--no-grad-check", action="store_true", help="skip the gradient-error columns")
     parser.add_argument("--out", type=Path, default=None, help="also write the table as Markdown to this file")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: 1 for tiny on CPU)")
@@ -214,10 +223,12 @@ def main(argv=None) -> int:
         torch.set_num_threads(threads)  # tiny tensors: one thread is as fast, and immune to a busy core
     load_methods(args.plugins)
     names = [n for n in args.methods.split(",") if n] or methods.names()
-    base = ModelSpec(base=args.model, dtype=args.dtype, device=args.device)
+    base = ModelSpec(base=args.model, style_base=args.style_base, style_lora=args.style_lora, dtype=args.dtype,
+                     device=args.device)
     rows = plan(names, base, args)
     forward_flops, latent_shape = measure(rows, base, args)
-    title = (f"model={args.model} device={args.device} dtype={args.dtype} resolution={args.resolution} "
+    style = f" style_base={args.style_base}" if args.style_base else ""
+    title = (f"model={args.model}{style} device={args.device} dtype={args.dtype} resolution={args.resolution} "
              f"latent={'×'.join(map(str, latent_shape[1:]))} iters={args.iters} warmup={args.warmup} "
              f"threads={torch.get_num_threads()} (torch {torch.__version__})")
     text = "\n".join([title, "", format_table(rows), "", *notes(rows, forward_flops, latent_shape, args)])

@@ -16,6 +16,7 @@ from functools import cache
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from sms.models import precision
 from sms.models.stack import DTYPES, ModelStack
 
 MATMUL_SIDE = {"cpu": 2048, "cuda": 8192}   # largest side tried; smaller when one product is slow
@@ -42,15 +43,19 @@ def _synchronize(device: torch.device) -> None:
 
 @cache
 def matmul_throughput(dtype: str, device: str) -> tuple[float, int]:
-    """(FLOP/s, n) of an n×n matmul in ``dtype`` on ``device``: n doubles from 256 up to MATMUL_SIDE
-    while one product stays fast (fp16 matmuls on some CPUs run at < 1 GFLOP/s), then products are
-    timed for ≥ 0.5 s after a warm-up product."""
-    dev = torch.device(device)
+    """(FLOP/s, n) of an n×n matmul in ``dtype`` (or 'tf32': fp32 on TF32 tensor cores) on ``device``: n
+    doubles from 256 up to MATMUL_SIDE while one product stays fast (fp16 matmuls on some CPUs run at
+    < 1 GFLOP/s), then products are timed for ≥ 0.5 s after a warm-up product."""
+    with precision.tf32(dtype == "tf32"):
+        return _matmul_throughput(torch.float32 if dtype == "tf32" else DTYPES[dtype], torch.device(device))
+
+
+def _matmul_throughput(dtype: torch.dtype, dev: torch.device) -> tuple[float, int]:
     cap = MATMUL_SIDE.get(dev.type, 4096)
     generator = torch.Generator().manual_seed(0)
     n = 256
     while True:
-        a, b = (torch.randn(n, n, generator=generator).to(dev, DTYPES[dtype]) for _ in range(2))
+        a, b = (torch.randn(n, n, generator=generator).to(dev, dtype) for _ in range(2))
         a @ b  # warm-up (library initialisation, kernel choice)
         _synchronize(dev)
         start = time.perf_counter()

@@ -53,8 +53,9 @@ def random_style_lora(unet_config: dict) -> Path:
 
 
 def prepare_spec(spec: ModelSpec) -> ModelSpec:
-    """The spec actually loaded: sd15-random without a style LoRA gets the random one."""
-    if spec.base == RANDOM_SD15 and spec.style_lora is None and spec.shares_base:
+    """The spec actually loaded: sd15-random without a style LoRA gets the random one (an adapter on the
+    shared UNet, or merged into a separate style base such as ``sd15-random:1``)."""
+    if spec.base == RANDOM_SD15 and spec.style_lora is None:
         from sms.models.configs import sd15_component_config
 
         return dataclasses.replace(spec, style_lora=str(random_style_lora(sd15_component_config("unet"))))

@@ -1,5 +1,6 @@
 """Time one (method, variant) on a loaded stack with the suite's own per-image loop.
 
+Peak memory: CUDA max_memory_allocated, or on a CPU the peak resident set (benchmarks.memory).
 s/iter: ``LoopResult.seconds_iterations`` (device-synchronised; VAE encode/decode and warm-up excluded)
 ÷ iterations. Forwards: the loop's trace (UNet sample rows per iteration, gradient + update). Backward
 passes: every UNet output that requires grad gets a tensor hook (installed around ``Denoisers._run``,
@@ -10,11 +11,12 @@ uncond row included) and counts 1 pass, 2 rows.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
 
+from benchmarks.memory import PeakResident
 from sms.config import ResolvedRun, resolve
 from sms.loop import stylize_image
 from sms.models.stack import ModelStack
@@ -27,6 +29,7 @@ class Timing:
     backward_passes_per_iter: float
     backward_rows_per_iter: float
     peak_bytes: int | None
+    peak_kind: str = "allocated"  # CUDA: tensors allocated; CPU: the process's resident set (benchmarks.memory)
 
 
 @contextmanager
@@ -62,7 +65,9 @@ def with_iters(run: ResolvedRun, iters: int) -> ResolvedRun:
 def time_variant(models: ModelStack, run: ResolvedRun, photo, iters: int, warmup: int) -> Timing:
     if warmup > 0:
         stylize_image(photo, "bench", models, with_iters(run, warmup), progress=False)
-    with counting_backward(models) as backward:
+    on_cuda = models.device.type == "cuda"
+    with counting_backward(models) as backward, (nullcontext() if on_cuda else PeakResident()) as resident:
         result = stylize_image(photo, "bench", models, with_iters(run, iters), progress=False)
     return Timing(result.seconds_iterations / iters, sum(result.trace.forwards) / iters,
-                  backward["passes"] / iters, backward["rows"] / iters, result.peak_memory_bytes)
+                  backward["passes"] / iters, backward["rows"] / iters,
+                  result.peak_memory_bytes if on_cuda else resident.bytes, "allocated" if on_cuda else "RSS")

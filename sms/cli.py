@@ -33,7 +33,13 @@ def _build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("--resolution", type=int, default=None, help="short side in pixels (default 512; tiny: 64)")
     stylize.add_argument("--seed", type=int, default=0)
     stylize.add_argument("--device", default="cpu")
-    stylize.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    stylize.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                         help="frozen UNet weights (LoRA and latents stay fp32); check a reduced precision's "
+                              "gradient error on your weights with benchmarks/bench_methods.py first")
+    stylize.add_argument("--tf32", action="store_true", help="CUDA: fp32 UNet matmuls on TF32 tensor cores")
+    stylize.add_argument("--channels-last", action="store_true", help="UNet activations in channels-last format")
+    stylize.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
+                         help="torch.compile the UNet(s); MODE e.g. reduce-overhead (CUDA graphs), max-autotune")
     stylize.add_argument("--preview-every", type=int, default=0)
     stylize.add_argument("--shard", default=None, help="i/n: process every n-th image starting at i")
     stylize.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
@@ -77,7 +83,9 @@ def _run_config(args):
         loop["resolution"] = TINY_IMAGE_SIZE
     model = ModelSpec(base=args.model, style_base=args.style_base, style_lora=args.style_lora,
                       lora_scale=args.lora_scale, apply_text_encoder_lora=args.apply_text_encoder_lora,
-                      dtype=args.dtype, device=args.device, allow_pickle=args.allow_pickle)
+                      dtype=args.dtype, device=args.device, allow_pickle=args.allow_pickle, tf32=args.tf32,
+                      channels_last=args.channels_last, compile=args.compile is not None,
+                      compile_mode=None if args.compile in (None, "default") else args.compile)
     prompts = Prompts(style=args.style_prompt or TINY_STYLE_PROMPT, caption=args.caption)
     return RunConfig(method=args.method, profile=args.profile, prompts=prompts, model=model,
                      loop_overrides=loop, method_overrides=_overrides(args.set))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import torch
 
 from sms.diffusion import NoiseSchedule, add_noise
+from sms.models import precision
 from sms.models.denoisers import Denoisers
 
 
@@ -71,6 +72,7 @@ class FakeScoreTrainer:
                 eps_pred = both.chunk(2)[0]
             loss = fake_denoising_loss(eps_pred, eps, alpha_bar_t)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            with precision.tf32(self.denoisers.tf32):  # the backward's matmuls as the forward's
+                loss.backward()
         self.optimizer.step()
         return loss.detach()

@@ -64,6 +64,9 @@ def prepare(params: dict) -> None:
     prepare_images(STAGED / "content", PREPARED, content["size"], limit=content.get("limit"))
 
 
+SPEED_OPTIONS = ("tf32", "channels_last", "compile", "compile_mode")  # a profile's optional ModelSpec settings
+
+
 def run_config(params: dict, run_name: str, style_name: str) -> RunConfig:
     """The :class:`RunConfig` of one (run, style) cell: the run's method/ablation + the profile + the style."""
     from sms.ablations import ablation_run
@@ -71,7 +74,8 @@ def run_config(params: dict, run_name: str, style_name: str) -> RunConfig:
     profile, style, entry = params["active"], params["active"]["styles"][style_name], params["runs"][run_name]
     model = ModelSpec(base=profile["model"], style_base=style.get("style_base"), style_lora=style.get("lora"),
                       lora_scale=style.get("lora_scale", 0.8), dtype=profile.get("dtype", "float32"),
-                      device=profile.get("device", "cpu"))
+                      device=profile.get("device", "cpu"),
+                      **{key: profile[key] for key in SPEED_OPTIONS if key in profile})
     loop = {"seed": params["seed"], "resolution": profile["resolution"], "lambda_identity": style["lambda"]}
     if profile.get("iters"):
         loop["iters"] = profile["iters"]

@@ -12,18 +12,21 @@ import torch
 from diffusers import UNet2DConditionModel
 from peft.tuners.tuners_utils import BaseTunerLayer
 
+from sms.models import precision
+
 REAL, STYLE, FAKE = "real", "style", "fake"
 _UNKNOWN = object()  # adapter state not cached (at start, and after a trainable call)
 
 
 class Denoisers:
     def __init__(self, unet: UNet2DConditionModel, style_unet: UNet2DConditionModel, *,
-                 style_adapter: str | None, fake_adapter: str = FAKE):
+                 style_adapter: str | None, fake_adapter: str = FAKE, tf32: bool = False):
         self.unet = unet
         self.style_unet = style_unet
         self.style_adapter = style_adapter
         self.fake_adapter = fake_adapter
         self.forwards = 0
+        self.tf32 = tf32
         self._layers = [module for module in unet.modules() if isinstance(module, BaseTunerLayer)]
         self._active: object = _UNKNOWN
         self._dtype = {id(unet): unet.dtype, id(style_unet): style_unet.dtype}  # ModelMixin.dtype walks all params
@@ -55,7 +58,8 @@ class Denoisers:
         self.forwards += z_t.shape[0]
         t = t.expand(z_t.shape[0]) if t.ndim else t.repeat(z_t.shape[0])
         dtype = self._dtype[id(unet)]
-        out = unet(z_t.to(dtype), t, encoder_hidden_states=emb.to(dtype)).sample
+        with precision.tf32(self.tf32):
+            out = unet(z_t.to(dtype), t, encoder_hidden_states=emb.to(dtype)).sample
         return out.float()
 
     def real(self, z_t: torch.Tensor, t: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:

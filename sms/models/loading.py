@@ -24,6 +24,7 @@ from sms.models.tokenizer import sd_clip_tokenizer
 
 TINY = "tiny"
 RANDOM_SD15 = "sd15-random"  # full-size SD-1.5 architecture, random weights: honest timings, no download
+_STAND_IN = re.compile(rf"^({TINY}|{RANDOM_SD15})(?::(\d+))?$")
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
@@ -46,10 +47,10 @@ def hub_offline() -> bool:
 def load_base(reference: str, *, dtype: torch.dtype = torch.float32, allow_pickle: bool = False,
               single_file_config: str | None = None) -> BaseComponents:
     """Resolve ``reference`` (``'tiny'``, folder, single file, or hub id) to SD-1.x components."""
-    if reference == TINY:
-        return _tiny_components(dtype)
-    if reference == RANDOM_SD15:
-        return _random_sd15_components(dtype)
+    stand_in = parse_stand_in(reference)
+    if stand_in is not None:
+        name, variant = stand_in
+        return _tiny_components(dtype, variant) if name == TINY else _random_sd15_components(dtype, variant)
     path = Path(reference).expanduser()
     if path.is_dir():
         return _from_folder(path, dtype)
@@ -60,7 +61,14 @@ def load_base(reference: str, *, dtype: torch.dtype = torch.float32, allow_pickl
     raise ModelLoadError(missing_model_message("model", reference, [str(path.resolve())]))
 
 
-def _tiny_components(dtype: torch.dtype = torch.float32) -> BaseComponents:
+def parse_stand_in(reference: str) -> tuple[str, int] | None:
+    """``'tiny'`` → ('tiny', 0); ``'sd15-random:1'`` → ('sd15-random', 1): a differently seeded copy, e.g.
+    a style base that is not the real base, as every style of the release's scripts has (spec §2)."""
+    match = _STAND_IN.match(reference)
+    return (match.group(1), int(match.group(2) or 0)) if match else None
+
+
+def _tiny_components(dtype: torch.dtype = torch.float32, variant: int = 0) -> BaseComponents:
     from sms.models import tiny
 
     def cast(module):  # built in fp32; cast only when asked (diffusers warns on every dtype `.to`)
@@ -68,21 +76,21 @@ def _tiny_components(dtype: torch.dtype = torch.float32) -> BaseComponents:
 
     return BaseComponents(
         tokenizer=sd_clip_tokenizer(),
-        text_encoder=cast(tiny.build_tiny_text_encoder()),
-        vae=cast(tiny.build_tiny_vae()),
-        unet=cast(tiny.build_tiny_unet()),
+        text_encoder=cast(tiny.build_tiny_text_encoder(tiny.TINY_SEED + 2 + 1000 * variant)),
+        vae=cast(tiny.build_tiny_vae(tiny.TINY_SEED + 1 + 1000 * variant)),
+        unet=cast(tiny.build_tiny_unet(tiny.TINY_SEED + 1000 * variant)),
         scheduler=tiny.build_tiny_scheduler(),
         source=TINY,
     )
 
 
-def _random_sd15_components(dtype: torch.dtype) -> BaseComponents:
+def _random_sd15_components(dtype: torch.dtype, variant: int = 0) -> BaseComponents:
     from transformers import CLIPTextConfig
 
     from sms.models.configs import sd15_component_config
 
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+        torch.manual_seed(variant)
         unet = UNet2DConditionModel.from_config(sd15_component_config("unet")).to(dtype)
         vae = AutoencoderKL.from_config(sd15_component_config("vae")).to(dtype)
         text_encoder = CLIPTextModel(CLIPTextConfig(**sd15_component_config("text_encoder"))).to(dtype)

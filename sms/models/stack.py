@@ -43,6 +43,8 @@ class ModelSpec:
     with_fake: bool = True
     channels_last: bool = False           # UNet activations in channels-last memory format
     compile: bool = False                 # torch.compile the UNet(s) (first calls are slow; CUDA is where it pays)
+    compile_mode: str | None = None       # torch.compile mode: None, "reduce-overhead" (CUDA graphs), "max-autotune"
+    tf32: bool = False                    # CUDA: fp32 UNet matmuls/convolutions on TF32 tensor cores
 
     @property
     def shares_base(self) -> bool:
@@ -115,14 +117,14 @@ def load_stack(spec: ModelSpec) -> ModelStack:
         module.requires_grad_(False)
         module.to(spec.device)
         module.eval()
-    denoisers = Denoisers(unet, style_unet, style_adapter=style_adapter)
+    denoisers = Denoisers(unet, style_unet, style_adapter=style_adapter, tf32=spec.tf32)
     for param in denoisers.fake_parameters():
         param.data = param.data.float()
     for network in {id(m): m for m in (unet, style_unet)}.values():
         if spec.channels_last:
             network.to(memory_format=torch.channels_last)
         if spec.compile:
-            network.compile()
+            network.compile(mode=spec.compile_mode)
     return ModelStack(base.tokenizer, base.text_encoder, base.vae, base.scheduler, denoisers, spec, lora_path)
 
 

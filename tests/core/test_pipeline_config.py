@@ -47,3 +47,15 @@ def test_dvc_stages_cover_every_run():
     assert pipeline["stages"]["stylize"]["foreach"] == "${runs}"
     assert pipeline["stages"]["stylize"]["do"]["outs"][0]["results/${key}"]["persist"] is True
     assert "analytics = false" in (ROOT / ".dvc" / "config").read_text()
+
+
+def test_a_profile_can_switch_on_the_speed_options(params):
+    import copy
+
+    style = next(iter(params["active"]["styles"]))
+    assert run_config(params, "sms", style).model.tf32 is False  # demo: none set
+    fast = copy.deepcopy(params)
+    fast["active"].update(dtype="bfloat16", tf32=True, channels_last=True, compile=True, compile_mode="max-autotune")
+    model = run_config(fast, "sms", style).model
+    assert (model.dtype, model.tf32, model.channels_last, model.compile, model.compile_mode) == \
+        ("bfloat16", True, True, True, "max-autotune")

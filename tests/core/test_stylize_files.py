@@ -147,3 +147,18 @@ def test_inputs_with_the_same_stem_are_refused_before_any_work(tmp_path, photo):
     with pytest.raises(ValueError, match="same output file"):
         stylize_files([photo, other / "astronaut.jpg"], RunConfig(), tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_speed_options_reach_the_model_spec():
+    from sms import cli
+
+    def spec(*flags):
+        return cli._run_config(cli._build_parser().parse_args(["stylize", "x.png", "--out", "o", *flags])).model
+
+    plain = spec()
+    assert (plain.dtype, plain.tf32, plain.channels_last, plain.compile, plain.compile_mode) == \
+        ("float32", False, False, False, None)
+    fast = spec("--dtype", "bfloat16", "--tf32", "--channels-last", "--compile", "reduce-overhead")
+    assert (fast.dtype, fast.tf32, fast.channels_last, fast.compile, fast.compile_mode) == \
+        ("bfloat16", True, True, True, "reduce-overhead")
+    assert spec("--compile").compile and spec("--compile").compile_mode is None

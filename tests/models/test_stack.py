@@ -1,6 +1,7 @@
 """The three ε-networks on one shared UNet: real = adapters off, style = frozen LoRA, fake = trainable LoRA."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from sms.models import FakeLoraConfig, ModelSpec, load_stack, tiny
@@ -138,3 +139,34 @@ def test_fingerprint(tiny_stack):
     fingerprint = tiny_stack.fingerprint()
     assert fingerprint["base"] == "tiny" and fingerprint["style_base"] is None
     assert len(fingerprint["style_lora"]) == 64 and int(fingerprint["style_lora"], 16) >= 0
+
+
+def test_seeded_stand_in_is_a_different_style_base():
+    """'tiny:1' is a second, differently seeded tiny checkpoint: a style base ≠ the real base, no files."""
+    from sms.models.loading import load_base, parse_stand_in
+
+    assert parse_stand_in("tiny") == ("tiny", 0) and parse_stand_in("sd15-random:2") == ("sd15-random", 2)
+    assert parse_stand_in("tiny:x") is None and parse_stand_in("runwayml/sd") is None
+    again, other = load_base("tiny:0").unet, load_base("tiny:1").unet
+    base = load_base("tiny").unet
+    assert all(torch.equal(a, b) for a, b in zip(base.parameters(), again.parameters()))
+    assert not torch.equal(base.conv_in.weight, other.conv_in.weight)
+    stack = load_stack(ModelSpec(style_base="tiny:1"))
+    assert not stack.denoisers.shared and stack.fingerprint()["style_base"] == "tiny:1"
+    z, t, emb = _inputs()
+    with torch.no_grad():
+        assert not torch.allclose(stack.denoisers.style(z, t, emb), stack.denoisers.real(z, t, emb))
+
+
+def test_tf32_switch_is_scoped():
+    from sms.models import precision
+
+    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    if not hasattr(matmul, "fp32_precision"):
+        pytest.skip("torch < 2.9: legacy allow_tf32 flags")
+    before = matmul.fp32_precision, conv.fp32_precision
+    with precision.tf32(True):
+        assert (matmul.fp32_precision, conv.fp32_precision) == ("tf32", "tf32")
+    assert (matmul.fp32_precision, conv.fp32_precision) == before
+    with precision.tf32(False):
+        assert (matmul.fp32_precision, conv.fp32_precision) == before

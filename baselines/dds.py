@@ -4,7 +4,7 @@ Reference for the ``official`` profile: google/prompt-to-prompt ``DDS_zeroshot.i
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -12,9 +12,9 @@ from sms.diffusion import add_noise
 from sms.method import (
     Branch,
     Gradient,
+    PriorConfig,
     ScoreDistillation,
     StepState,
-    check_prior,
     count_nonfinite,
     guided_scores,
     methods,
@@ -29,14 +29,8 @@ def delta_score(eps_target: torch.Tensor, eps_source: torch.Tensor) -> torch.Ten
 
 
 @dataclass
-class DDSConfig:
-    t_sampler: str = "ans"
-    t_sampler_options: dict = field(default_factory=dict)
+class DDSConfig(PriorConfig):
     guidance_scale: float = 7.5     # CFG-D on both branches
-    prior: str = "base"             # target branch: base or style UNet; the source branch is always the base UNet
-
-    def __post_init__(self):
-        check_prior(self.prior)
 
 
 @methods.register("dds")

@@ -6,7 +6,7 @@ x̂₀ = (z_t − √(1−ᾱ_t) ε̂)/√ᾱ_t, μ = c₀ x̂₀ + c₁ z_t, z_
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -14,9 +14,9 @@ from sms.diffusion import NoiseSchedule, add_noise, posterior_mean_coefficients,
 from sms.method import (
     Branch,
     Gradient,
+    PriorConfig,
     ScoreDistillation,
     StepState,
-    check_prior,
     count_nonfinite,
     guided_scores,
     methods,
@@ -38,15 +38,9 @@ def stochastic_latent(x: torch.Tensor, z_t: torch.Tensor, eps_hat: torch.Tensor,
 
 
 @dataclass
-class PDSConfig:
-    t_sampler: str = "ans"
-    t_sampler_options: dict = field(default_factory=dict)
+class PDSConfig(PriorConfig):
     guidance_scale: float = 100.0   # CFG-D (pds.py config default; 50 in the authors' 2-D notebook)
     exact_posterior: bool = False   # False: the release's single-step β quirk; True: the exact two-step form
-    prior: str = "base"             # target branch: base or style UNet; the source branch is always the base UNet
-
-    def __post_init__(self):
-        check_prior(self.prior)
 
 
 @methods.register("pds")

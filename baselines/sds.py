@@ -6,7 +6,7 @@ CFG-D 100 (references.md, "Baselines").
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -15,9 +15,9 @@ from sms.diffusion import add_noise
 from sms.method import (
     Branch,
     Gradient,
+    PriorConfig,
     ScoreDistillation,
     StepState,
-    check_prior,
     count_nonfinite,
     guided_scores,
     methods,
@@ -51,15 +51,12 @@ def sds_gradient(eps_hat: torch.Tensor, eps: torch.Tensor, weight: float) -> tor
 
 
 @dataclass
-class SDSConfig:
-    t_sampler: str = "ans"
-    t_sampler_options: dict = field(default_factory=dict)
+class SDSConfig(PriorConfig):
     guidance_scale: float = 100.0   # CFG-D (diffusers convention, sms.diffusion.cfg); CFG-T s ≡ CFG-D s + 1
     weighting: str = "sds"          # sds (1 − ᾱ_t) | uniform | fantasia3d (√ᾱ_t(1 − ᾱ_t))
-    prior: str = "base"             # base: the real UNet scores z_t; style: the style UNet (supplement D)
 
     def __post_init__(self):
-        check_prior(self.prior)
+        super().__post_init__()
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"unknown SDS weighting {self.weighting!r}; use one of {', '.join(WEIGHTINGS)}")
 

@@ -10,8 +10,9 @@ Rows: each method's variants (benchmarks/variants.py), one fast-path change each
 baseline that speed-up and gradient error are measured against and always runs. Columns: s/iter
 (device-synchronised, warm-up excluded), UNet forward rows per iteration, peak memory (CUDA
 max_memory_allocated; the process's peak resident set on a CPU), s/image extrapolated to the method's
-step count N, speed-up vs the baseline, UNet backward passes per iteration (benchmarks/timing.py), gradient error vs the fp32 baseline
-with its dtype's tolerance (benchmarks/numerics.py), and the FLOP floor (benchmarks/flops.py).
+step count N, speed-up vs the baseline, UNet backward passes per iteration (benchmarks/timing.py),
+gradient error vs the fp32 baseline with its dtype's tolerance (benchmarks/numerics.py), and the FLOP
+floor (benchmarks/flops.py).
 """
 from __future__ import annotations
 
@@ -23,9 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from benchmarks import flops, numerics, stacks, variants  # noqa: E402
 from benchmarks.timing import Timing, time_variant  # noqa: E402
@@ -63,11 +62,6 @@ class Row:
         return f"{self.variant.name} ({self.dtype})" if inherited else self.variant.name
 
 
-def _photo(resolution: int) -> Image.Image:
-    rng = np.random.default_rng(0)
-    return Image.fromarray(rng.integers(0, 255, (resolution, resolution, 3), dtype=np.uint8))
-
-
 def _resolve(name: str, spec: ModelSpec, method_overrides: dict, args, **loop) -> ResolvedRun:
     profile = args.profile if args.profile in methods.get(name).profiles else None
     return resolve(RunConfig(method=name, profile=profile, prompts=Prompts("watercolor style", "a photo"),
@@ -101,7 +95,7 @@ def measure(rows: list[Row], base: ModelSpec, args) -> tuple[int, tuple[int, ...
     groups: dict[tuple, list[Row]] = {reference_key: []} if not args.no_grad_check else {}
     for row in rows:
         groups.setdefault(variants.spec_key(row.spec), []).append(row)
-    photo, latents, forward_flops, g_refs = _photo(args.resolution), None, None, {}
+    photo, latents, forward_flops, g_refs = numerics.probe_photo(args.resolution), None, None, {}
     for key, group in groups.items():
         spec = group[0].spec if group else variants.reference_spec(base)
         _log(f"loading {spec.base} ({', '.join(map(str, key))}) on {spec.device}")
@@ -178,8 +172,8 @@ def notes(rows: list[Row], forward_flops: int, latent_shape: tuple[int, ...], ar
                    for row in rows if row.floor is not None}
     tolerances = ", ".join(f"{dtype} < {tol:.0e}" for dtype, tol in numerics.TOLERANCE.items())
     grad_note = (f"grad err: ‖g − g_ref‖/‖g_ref‖ of one method.gradient (same z, t, ε; after begin + one update) "
-                 f"vs the method's baseline on the fp32 stack; tolerances {tolerances}. Reduced precision fails 1e-2 by "
-                 f"the dtype, not the fast path: one bf16 UNet call is ~1e-2 off fp32 (full size, random weights), "
+                 f"vs the method's baseline on the fp32 stack; tolerances {tolerances}. Reduced precision fails "
+                 f"1e-2 by the dtype, not the fast path: one bf16 UNet call is ~1e-2 off fp32 (full size, random weights), "
                  f"CFG multiplies that ~4×, and g is a difference of two such predictions (benchmarks/numerics.py).")
     speed_note = ("speed-up: the method's baseline s/iter ÷ the row's (sms: vs `reference`, the release's order of "
                   "work; others: vs their fp32 default). backward/iter: UNet outputs that received a gradient per "

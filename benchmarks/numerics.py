@@ -14,7 +14,9 @@ cond − uncond difference. The table prints the errors as measured.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
+from PIL import Image
 
 from sms.config import ResolvedRun
 from sms.images import image_to_tensor, working_size
@@ -27,6 +29,12 @@ from sms.rng import RandomStreams
 #: differently, and g's cancellation magnifies last bits (measured up to 1.1e-4 on tiny, ~1e-5 full size)
 TOLERANCE = {"float32": 2e-4, "tf32": 1e-2, "bfloat16": 1e-2, "float16": 1e-2}
 IMAGE_ID = "bench-grad"
+
+
+def probe_photo(resolution: int) -> Image.Image:
+    """A seeded noise image: every timing and gradient check starts from it (its content does not matter)."""
+    rng = np.random.default_rng(0)
+    return Image.fromarray(rng.integers(0, 255, (resolution, resolution, 3), dtype=np.uint8))
 
 
 def probe_latents(models: ModelStack, run: ResolvedRun, photo, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

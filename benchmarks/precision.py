@@ -23,7 +23,6 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from benchmarks import numerics, stacks  # noqa: E402
-from benchmarks.bench_methods import _photo  # noqa: E402
 from sms.config import RunConfig, resolve  # noqa: E402
 from sms.diffusion import NoiseSchedule, add_noise, cfg  # noqa: E402
 from sms.method import Prompts  # noqa: E402
@@ -38,20 +37,17 @@ G_CASES = {  # label → SMS config overrides
 }
 
 
-def models_schedule(models) -> NoiseSchedule:
-    return NoiseSchedule.from_scheduler(models.scheduler)
-
-
 def _scores(models, z: torch.Tensor, scale: float) -> dict[str, list[torch.Tensor]]:
     """Per t (ε seeded by t): one style call, CFG(style), CFG(style) − CFG(fake) (fake = real at init), float64."""
     emb = models.embed([PROMPTS.target, ""])
+    schedule = NoiseSchedule.from_scheduler(models.scheduler)
     out: dict[str, list[torch.Tensor]] = {"one UNet call ε_style(z_t; y)": [], "CFG(ε_style)": [],
                                           "CFG(ε_style) − CFG(ε_fake)": []}
     with torch.no_grad():
         for t in TIMESTEPS:
             timestep = torch.tensor(t, device=models.device)
             eps = torch.randn(z.shape, generator=torch.Generator().manual_seed(t))
-            z_t = add_noise(z, eps, models_schedule(models).alpha_bar(t))
+            z_t = add_noise(z, eps, schedule.alpha_bar(t))
             pair = torch.cat([z_t, z_t]).to(models.device)
             style = models.denoisers.style(pair, timestep, emb).double().cpu()
             fake = models.denoisers.fake(pair, timestep, emb).double().cpu()
@@ -75,7 +71,7 @@ def measure(spec: ModelSpec, dtypes: list[str], resolution: int, scale: float = 
     """{quantity: {dtype: relative error vs fp32}} (scores: the mean over TIMESTEPS)."""
     reference = stacks.load(spec)
     run = resolve(RunConfig(method="sms", prompts=PROMPTS, model=spec, loop_overrides={"resolution": resolution}))
-    latents = numerics.probe_latents(reference, run, _photo(resolution))
+    latents = numerics.probe_latents(reference, run, numerics.probe_photo(resolution))
     z = latents[0]
     base_scores, base_grads = _scores(reference, z, scale), _gradients(reference, latents, resolution)
     del reference
@@ -106,12 +102,15 @@ def whole_runs(spec: ModelSpec, dtypes: list[str], iters: int, resolution: int) 
     photo = Image.fromarray(data.astronaut()).resize((resolution, resolution))
     cases = {"fp32 batched": ("float32", 0, "batched"), "fp32 reference order, seed 1": ("float32", 1, "reference"),
              **{f"{dtype} batched": (dtype, 0, "batched") for dtype in dtypes}}
-    outputs = {}
+    outputs, loaded = {}, {}
     for label, (dtype, seed, execution) in {"reference": ("float32", 0, "reference"), **cases}.items():
         model = ModelSpec(**{**spec.__dict__, "dtype": dtype})
+        if dtype not in loaded:
+            loaded.clear()  # one stack in memory at a time (full size: 7 GB in fp32)
+            loaded[dtype] = stacks.load(model)
         run = resolve(RunConfig(method="sms", prompts=PROMPTS, model=model, method_overrides={"execution": execution},
                                 loop_overrides={"iters": iters, "resolution": resolution, "seed": seed}))
-        outputs[label] = stylize_image(photo, "precision", stacks.load(model), run, progress=False).image
+        outputs[label] = stylize_image(photo, "precision", loaded[dtype], run, progress=False).image
     return {label: _psnr(outputs[label], outputs["reference"]) for label in cases}
 
 

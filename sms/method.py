@@ -122,6 +122,19 @@ def check_prior(prior: str) -> str:
     return prior
 
 
+@dataclass
+class PriorConfig:
+    """What the prior-branch baselines (SDS, DDS, PDS) share: their timestep sampler and which network scores
+    the target (``prior``; the source branch, where there is one, is always the base UNet)."""
+
+    t_sampler: str = "ans"
+    t_sampler_options: dict = field(default_factory=dict)
+    prior: str = "base"
+
+    def __post_init__(self):
+        check_prior(self.prior)
+
+
 def prior_network(prior: str) -> str:
     """'base' → the real network, 'style' → the style network (the target branch of SDS/DDS/PDS)."""
     return REAL if check_prior(prior) == "base" else STYLE

@@ -15,8 +15,8 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from analysis.inputs import Inputs, Slot
 from analysis.rapsd import HIGH_MIN, compute_domains, plot_rapsd
-from data.files import atomic_path, atomic_write_bytes
 from eval.rapsd import DomainSpectrum, domain_spectrum, high_frequency_ratio
+from sms.outputs import atomic_path, atomic_write_bytes
 
 PLACEHOLDER = (215, 215, 215)
 
@@ -84,15 +84,11 @@ def grid_columns(inputs: Inputs, slots: list[Slot], style: str, images: list[tup
     notes = []
     for slot in slots:
         paths = [inputs.output(slot.run, style, image) for image, _ in images]
-        label = slot.label
-        if slot.alias:
-            notes.append(f"{slot.label}: images of run {slot.run} ({slot.alias} has the same settings)")
-        if slot.run is None or not any(paths):
-            why = slot.missing or f"no images under {inputs.results / (slot.run or '?') / style}"
-            notes.append(f"{slot.label}: {why}")
+        if not any(paths):
+            notes.append(f"{slot.label}: no images under {inputs.results / slot.run / style}")
         elif any(p is None for p in paths):
             notes.append(f"{slot.label}: {sum(p is None for p in paths)} of {len(paths)} images missing")
-        columns.append((label, paths))
+        columns.append((slot.label, paths))
     return columns, notes
 
 
@@ -109,30 +105,32 @@ def save_figure(figure: Figure, png: Path, pdf: Path) -> None:
             figure.savefig(tmp, format=path.suffix.lstrip("."), dpi=150)
 
 
-def rapsd_domains(inputs: Inputs, style: str, runs: list[tuple[str, str]], size: int,
+def rapsd_domains(inputs: Inputs, style: str, slots: list[Slot], size: int,
                   cache: dict) -> tuple[dict[str, DomainSpectrum], dict[str, str], list[str]]:
     """Spectra for one style: content, the style set, each run's outputs. Returns (by legend label,
-    legend label → CSV domain name, notes on domains left out)."""
+    legend label → domain name for the CSV: content, style set or the run, notes on domains left out)."""
     domains, names, notes = {}, {}, []
 
-    def attempt(label: str, name: str, compute) -> None:
+    def attempt(label: str, domain: str, key: str, compute) -> None:
         try:
-            if name not in cache:
-                cache[name] = compute()
-            domains[label], names[label] = cache[name], name
+            if key not in cache:
+                cache[key] = compute()
+            domains[label], names[label] = cache[key], domain
         except Exception as error:  # a missing/unreadable domain leaves the others standing
-            notes.append(f"{name}: left out ({type(error).__name__}: {error})")
+            notes.append(f"{key}: left out ({type(error).__name__}: {error})")
 
-    attempt("content", "content", lambda: compute_domains([inputs.content], ["content"], size=size)["content"])
+    attempt("content", "content", "content",
+            lambda: compute_domains([inputs.content], ["content"], size=size)["content"])
     folder = inputs.styles_dir / style
-    attempt(f"style set: {style}", f"style:{style}",
+    attempt(f"style set: {style}", "style set", f"style:{style}",
             lambda: compute_domains([folder], [style], size=size)[style])
-    for run, label in runs:
-        outputs = inputs.outputs(run, style)
+    for slot in slots:
+        outputs = inputs.outputs(slot.run, style)
         if not outputs:
-            notes.append(f"{run}/{style}: left out (no images under {inputs.results / run / style})")
+            notes.append(f"{slot.run}/{style}: left out (no images under {inputs.results / slot.run / style})")
             continue
-        attempt(label, f"{run}/{style}", lambda outputs=outputs: domain_spectrum(outputs, size=size))
+        attempt(slot.label, slot.run, f"{slot.run}/{style}",
+                lambda outputs=outputs: domain_spectrum(outputs, size=size))
     return domains, names, notes
 
 
@@ -147,17 +145,6 @@ def hf_ratio(spectrum: DomainSpectrum) -> float:
         return high_frequency_ratio(spectrum.mean, spectrum.freq, cutoff=HIGH_MIN)
     except ValueError:
         return math.nan
-
-
-def rapsd_csv(spectra: dict[str, DomainSpectrum]) -> str:
-    """Long format for DVC plots: domain, freq, mean, low, high (one row per domain and frequency)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["domain", "freq", "mean", "low", "high"])
-    for name, spectrum in spectra.items():
-        for row in zip(spectrum.freq, spectrum.mean, spectrum.low, spectrum.high, strict=True):
-            writer.writerow([name, *(f"{value:.10g}" for value in row)])
-    return buffer.getvalue()
 
 
 # --- λ trade-off -----------------------------------------------------------------------------------------

@@ -1,5 +1,9 @@
 """The paper's reported numbers (sms-spec §9–§10), kept as reference rows beside the suite's own.
 
+Keyed by row label: in Table 1 and the ablation a run tagged ``tables: {<table>: <label>}`` in params.yaml
+gets the numbers under its label beside its own, and labels no run carries become paper-only rows (methods
+the suite does not run); the main table lists every paper row below the suite's.
+
 Table 1 runtimes come from the supplement [supp]; the main and ablation tables from a secondary summary
 [notes] that nobody here has checked against the paper, hence the row label ``paper [notes, unverified]``.
 The paper's FID is the art-tuned one inside ArtFID — (1 + LPIPS)(1 + FID) = ArtFID holds on every row —
@@ -33,15 +37,12 @@ MAIN: dict[str, dict[str, float]] = {
     }.items()
 }
 
-# Ablation table, LPIPS↓ / ArtFID↓, keyed by the report's row key.
+# Ablation table, LPIPS↓ / ArtFID↓.
 ABLATION: dict[str, dict[str, float]] = {
-    "sm_only": {"lpips": 0.703, "artfid": 26.403},
-    "sm+psr": {"lpips": 0.505, "artfid": 24.132},
-    "sm+sagr": {"lpips": 0.536, "artfid": 27.514},
-    "full": {"lpips": 0.326, "artfid": 18.686},
-    "uniform_t": {"lpips": 0.389, "artfid": 32.936},
-    "linear_t": {"lpips": 0.408, "artfid": 23.524},
+    "style matching only": {"lpips": 0.703, "artfid": 26.403},
+    "+ PSR": {"lpips": 0.505, "artfid": 24.132},
+    "+ SAGR": {"lpips": 0.536, "artfid": 27.514},
+    "full (SMS)": {"lpips": 0.326, "artfid": 18.686},
+    "uniform t": {"lpips": 0.389, "artfid": 32.936},
+    "linear-annealed t": {"lpips": 0.408, "artfid": 23.524},
 }
-
-# Suite method label → the paper's name for it, where the paper reports that method.
-PAPER_NAME = {"sms": "SMS", "dds": "DDS"}

@@ -1,7 +1,8 @@
 """The report's tables built from the metric tables: Table 1 (cost), main, ablation, identity loss, λ sweep.
 
-Our numbers are ``value [95% CI]`` from ``aggregate.csv`` (Table 1 pools ``per_image.csv`` over styles);
-the paper's reported numbers sit beside them as reference rows/columns (see :mod:`analysis.paper_numbers`).
+A table's rows are the runs params.yaml tags with it (``tables: {<table>: <label>}``), in params.yaml order.
+Our numbers are ``value [95% CI]`` from ``aggregate.csv`` (Table 1 pools ``per_image.csv`` over styles); the
+paper's reported numbers sit beside them, joined by row label (see :mod:`analysis.paper_numbers`).
 """
 from __future__ import annotations
 
@@ -10,41 +11,29 @@ import math
 import numpy as np
 
 from analysis import paper_numbers as paper
-from analysis.inputs import DEFAULT_LAMBDA, Inputs, Slot
+from analysis.inputs import Inputs, Slot
 from analysis.tables import Cell, Column, Table
 from eval.bootstrap import mean_ci
 
-METHOD_LABELS = {
-    "sms": "SMS", "vsd": "VSD", "sds": "SDS", "dds": "DDS", "pds": "PDS",
-    "sds_style_prior": "SDS + style prior", "dds_style_prior": "DDS + style prior",
-    "pds_style_prior": "PDS + style prior",
-}
 MAIN_METRICS = [("lpips", "LPIPS ↓"), ("clip_score", "CLIP score ↑"), ("clip_style", "CLIP style ↑"),
                 ("fid", "FID ↓"), ("fid_art", "FID_art ↓"), ("artfid", "ArtFID ↓"), ("pickscore", "PickScore ↑")]
-# (paper key, row label, run) in sms-spec §10 order; `full` is run `sms`.
-ABLATION_ROWS = [("sm_only", "style matching only", "abl_sm_only"), ("sm+psr", "+ PSR", "abl_sm+psr"),
-                 ("sm+sagr", "+ SAGR", "abl_sm+sagr"), ("full", "full (SMS)", "full"),
-                 ("uniform_t", "uniform t", "abl_full_uniform_t"),
-                 ("linear_t", "linear-annealed t", "abl_full_linear_t")]
-IDENTITY_ROWS = [("none", "id_none"), ("latent MSE", "id_latent_mse"), ("FFT low-pass", "id_fft_lowpass"),
-                 ("PSR, fixed cutoff", "id_psr_fixed"), ("PSR (SMS default)", "id_psr")]
-LAMBDAS = [("0", 0.0), ("1e-4", 1e-4), ("2e-4", 2e-4), ("5e-4", 5e-4), ("1e-3", 1e-3), ("2e-3", 2e-3)]
 CI_NOTE = ("Ours: mean [95% CI] from reports/metrics/aggregate.csv (percentile bootstrap over images for "
            "per-image metrics, over set resamples for FID/ArtFID).")
+BLANK = Cell(text="")
 
 
-def method_label(run: str) -> str:
-    return METHOD_LABELS.get(run, run)
+def _cells(inputs: Inputs, run: str, style: str, metrics: list[str]) -> list[Cell]:
+    return [inputs.cell(run, style, metric) for metric in metrics]
 
 
-def run_text(slot: Slot) -> str:
-    if slot.run is None:
-        return "—"
-    return f"{slot.run} (= {slot.alias})" if slot.alias else slot.run
+def _reported(values: dict[str, float], metrics: list[str]) -> list[Cell]:
+    return [Cell(values[m]) if m in values else BLANK for m in metrics]
 
 
-def _cells(inputs: Inputs, slot: Slot, style: str, metrics: list[str]) -> list[Cell]:
-    return [inputs.cell(slot.run, style, metric, why_none=slot.missing) for metric in metrics]
+def _paper_only(reported: dict, slots: list[Slot]) -> list[tuple[str, object]]:
+    """The paper's rows whose label no tagged run carries."""
+    ours = {slot.label for slot in slots}
+    return [(label, values) for label, values in reported.items() if label not in ours]
 
 
 # --- Table 1: cost ---------------------------------------------------------------------------------------
@@ -91,20 +80,18 @@ def table1_runtime(inputs: Inputs) -> Table:
                    Column("iterations", "iterations")]
                   + [Column(key, header) for key, _, _, header in RUNTIME]
                   + [Column("paper_s_per_image", "paper s / image (L40)")])
-    for run in inputs.method_runs():
-        sidecars = inputs.sidecars(run)
+    slots = inputs.tagged("runtime")
+    for slot in slots:
+        sidecars = inputs.sidecars(slot.run)
         iterations = sorted({int(s["iterations"]) for s in sidecars if isinstance(s.get("iterations"), int)})
-        seconds = inputs.per_image_values(run, "seconds_per_image")
+        seconds = inputs.per_image_values(slot.run, "seconds_per_image")
         count = len(seconds) if seconds is not None else len(sidecars)
-        reported = paper.RUNTIME_S_PER_IMAGE.get(paper.PAPER_NAME.get(run, ""))
-        table.add(method_label(run), run, str(count) if count else "—",
-                  ", ".join(map(str, iterations)) or "—",
-                  *[_pooled(inputs, run, key, path, scale, sidecars) for key, path, scale, _ in RUNTIME],
-                  Cell(reported[1], text=reported[0]) if reported else Cell(text=""))
-    for name, (text, value) in paper.RUNTIME_S_PER_IMAGE.items():
-        if name not in paper.PAPER_NAME.values():
-            table.add(f"{name} — {paper.SOURCE_TABLE1}", "", "", "",
-                      *[Cell(text="") for _ in RUNTIME], Cell(value, text=text))
+        reported = paper.RUNTIME_S_PER_IMAGE.get(slot.label)
+        table.add(slot.label, slot.run, str(count) if count else "—", ", ".join(map(str, iterations)) or "—",
+                  *[_pooled(inputs, slot.run, key, path, scale, sidecars) for key, path, scale, _ in RUNTIME],
+                  Cell(reported[1], text=reported[0]) if reported else BLANK)
+    for label, (text, value) in _paper_only(paper.RUNTIME_S_PER_IMAGE, slots):
+        table.add(f"{label} — {paper.SOURCE_TABLE1}", "", "", "", *[BLANK for _ in RUNTIME], Cell(value, text=text))
     table.caption = ("Ours: mean [95% CI] over every image of the run (all styles pooled; per_image.csv, else "
                      "the sidecars); UNet forwards per iteration and iterations from the sidecars. Paper: "
                      "supplement Table 1, seconds per image on an L40 (two-stage methods as stage1+stage2); "
@@ -119,11 +106,10 @@ def main_table(inputs: Inputs) -> Table:
                   [Column("method", "method"), Column("run", "run"), Column("style", "style")]
                   + [Column(key, header) for key, header in MAIN_METRICS])
     for style in inputs.styles:
-        for run in inputs.method_runs():
-            table.add(method_label(run), run, style, *_cells(inputs, Slot(run, run), style, metrics))
-    for name, values in paper.MAIN.items():
-        table.add(f"{name} — {paper.SOURCE_NOTES}", "", "DIV2K, paper styles",
-                  *[Cell(values[m]) if m in values else Cell(text="") for m in metrics])
+        for slot in inputs.tagged("main"):
+            table.add(slot.label, slot.run, style, *_cells(inputs, slot.run, style, metrics))
+    for label, values in paper.MAIN.items():
+        table.add(f"{label} — {paper.SOURCE_NOTES}", "", "DIV2K, paper styles", *_reported(values, metrics))
     table.caption = (CI_NOTE + " Paper rows: sms-spec §10 [notes, unverified]; their FID is the art-tuned FID "
                      "inside ArtFID ((1+LPIPS)(1+FID) = ArtFID on every row), so it sits under FID_art; "
                      "blank = not reported; subset size, style set and PickScore normalisation unpublished.")
@@ -132,20 +118,21 @@ def main_table(inputs: Inputs) -> Table:
 
 # --- ablations -------------------------------------------------------------------------------------------
 def ablation_table(inputs: Inputs) -> Table:
-    metrics = ["lpips", "artfid", "fid_art", "clip_style"]
+    metrics, reported = ["lpips", "artfid", "fid_art", "clip_style"], ["lpips", "artfid"]
     table = Table("ablation", "Ablation — components and timestep schedule",
                   [Column("variant", "variant"), Column("run", "run"), Column("style", "style"),
                    Column("lpips", "LPIPS ↓"), Column("artfid", "ArtFID ↓"), Column("fid_art", "FID_art ↓"),
                    Column("clip_style", "CLIP style ↑"), Column("paper_lpips", "paper LPIPS ↓"),
                    Column("paper_artfid", "paper ArtFID ↓")])
+    slots = inputs.tagged("ablation")
     for style in inputs.styles:
-        for key, label, run in ABLATION_ROWS:
-            slot = inputs.slot(label, run, style)
-            reported = paper.ABLATION[key]
-            table.add(label, run_text(slot), style, *_cells(inputs, slot, style, metrics),
-                      Cell(reported["lpips"]), Cell(reported["artfid"]))
-    table.caption = (CI_NOTE + " `full` is run `sms` (same settings, not a separate run). Paper columns: "
-                     f"{paper.SOURCE_NOTES}, sms-spec §10.")
+        for slot in slots:
+            table.add(slot.label, slot.run, style, *_cells(inputs, slot.run, style, metrics),
+                      *_reported(paper.ABLATION.get(slot.label, {}), reported))
+    for label, values in _paper_only(paper.ABLATION, slots):
+        table.add(f"{label} — {paper.SOURCE_NOTES}", "", "DIV2K, paper styles", *[BLANK for _ in metrics],
+                  *_reported(values, reported))
+    table.caption = CI_NOTE + f" Paper columns: {paper.SOURCE_NOTES}, sms-spec §10, joined by variant label."
     return table
 
 
@@ -156,20 +143,31 @@ def identity_table(inputs: Inputs) -> Table:
                    Column("lpips", "LPIPS ↓"), Column("ssim", "SSIM ↑"), Column("psnr", "PSNR ↑"),
                    Column("clip_style", "CLIP style ↑"), Column("artfid", "ArtFID ↓")])
     for style in inputs.styles:
-        for label, run in IDENTITY_ROWS:
-            slot = inputs.slot(label, run, style)
-            table.add(label, run_text(slot), style, *_cells(inputs, slot, style, metrics))
-    table.caption = CI_NOTE + " `id_psr` is run `sms` (same settings, not a separate run)."
+        for slot in inputs.tagged("identity"):
+            table.add(slot.label, slot.run, style, *_cells(inputs, slot.run, style, metrics))
+    table.caption = CI_NOTE
     return table
 
 
-def lambda_slots(inputs: Inputs, style: str) -> list[tuple[str, float, Slot]]:
-    return [(label, value, inputs.slot(f"λ = {label}", f"lambda_{label}", style)) for label, value in LAMBDAS]
+# --- λ sweep ---------------------------------------------------------------------------------------------
+def lambda_text(value: float) -> str:
+    """λ as the paper writes it: 0, 5e-4, 2.5e-3."""
+    if value == 0:
+        return "0"
+    mantissa, exponent = f"{value:.3e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return mantissa if int(exponent) == 0 else f"{mantissa}e{int(exponent)}"
+
+
+def lambda_rows(inputs: Inputs, style: str) -> list[tuple[float, Slot]]:
+    """The λ-tagged runs for one style with the λ each uses there, in λ order (params.yaml order on ties)."""
+    rows = [(inputs.run_lambda(slot.run, style), slot) for slot in inputs.tagged("lambda")]
+    return sorted(rows, key=lambda row: row[0])
 
 
 def style_metric(inputs: Inputs) -> str | None:
     """clip_style where any λ run has it, else clip_score, else None."""
-    runs = [slot.run for style in inputs.styles for _, _, slot in lambda_slots(inputs, style)]
+    runs = [slot.run for slot in inputs.tagged("lambda")]
     for metric in ("clip_style", "clip_score"):
         if inputs.metric_available(metric, runs):
             return metric
@@ -184,18 +182,20 @@ def lambda_table(inputs: Inputs, score: str | None) -> tuple[Table, list[dict]]:
                    Column("clip_score", "CLIP score ↑"), Column("artfid", "ArtFID ↓")])
     points = []
     for style in inputs.styles:
-        for label, value, slot in lambda_slots(inputs, style):
-            lpips = inputs.cell(slot.run, style, "lpips", why_none=slot.missing)
-            styled = (inputs.cell(slot.run, style, score, why_none=slot.missing) if score
+        for value, slot in lambda_rows(inputs, style):
+            lpips = inputs.cell(slot.run, style, "lpips")
+            styled = (inputs.cell(slot.run, style, score) if score
                       else Cell(note="no style score: neither clip_style nor clip_score has a value"))
-            table.add(label, run_text(slot), style, lpips, styled,
-                      *_cells(inputs, slot, style, ["clip_score", "artfid"]))
-            points.append({"lambda": value, "label": label, "lpips": lpips.value if lpips.present else None,
+            table.add(lambda_text(value), slot.run, style, lpips, styled,
+                      *_cells(inputs, slot.run, style, ["clip_score", "artfid"]))
+            points.append({"lambda": value, "label": lambda_text(value),
+                           "lpips": lpips.value if lpips.present else None,
                            "style_score": styled.value if styled.present else None, "style": style,
-                           "run": slot.run or "", "style_metric": score or ""})
-    own = ", ".join(f"{style} {inputs.style_lambda.get(style, DEFAULT_LAMBDA):g}" for style in inputs.styles)
-    table.caption = (CI_NOTE + f" The row at each style's own λ ({own or 'none'}) is run `sms` unless "
-                     "params.yaml has a separate lambda_<λ> run.")
+                           "run": slot.run, "style_metric": score or ""})
+    own = ", ".join(f"{style} {lambda_text(inputs.style_lambda[style])}" for style in inputs.styles
+                    if style in inputs.style_lambda)
+    table.caption = (CI_NOTE + " λ is the run's loop.lambda_identity where params.yaml sets it, else the style's "
+                     f"own λ in profile `{inputs.profile or '?'}` ({own or 'none'}).")
     return table, points
 
 
@@ -213,15 +213,13 @@ def other_metrics_table(inputs: Inputs) -> Table | None:
     if not metrics:
         return None
     direction = {} if "direction" not in frame else dict(zip(frame["metric"], frame["direction"].astype(str)))
-    evaluated = inputs.evaluated_runs()
-    runs = [run for run in inputs.runs if run in evaluated] + sorted(evaluated - set(inputs.runs))
     table = Table("other_metrics", "Other metrics (all evaluated runs)",
                   [Column("run", "run"), Column("style", "style")]
                   + [Column(m, m + ARROWS.get(direction.get(m, ""), "")) for m in metrics])
     for style in inputs.styles:
-        for run in runs:
+        for run in inputs.runs:
             if ((frame["method"] == run) & (frame["style"] == style)).any():
                 table.add(run, style, *[inputs.cell(run, style, metric) for metric in metrics])
-    table.caption = (CI_NOTE + " Runs are listed as evaluated, including any that params.yaml no longer names; "
-                     "see the metric definitions at the end.")
+    table.caption = (CI_NOTE + " Every run params.yaml declares that has rows, in params.yaml order; see the "
+                     "metric definitions at the end.")
     return table

@@ -20,16 +20,10 @@ if __package__ in (None, ""):  # run as a script: make the repo's packages impor
 import numpy as np
 from matplotlib.figure import Figure
 
-from data.files import (
-    PREPARED_SCHEMA,
-    STAGED_SCHEMA,
-    DataError,
-    atomic_path,
-    atomic_write_bytes,
-    list_images,
-    read_json,
-)
+from data.files import PREPARED_SCHEMA, STAGED_SCHEMA, DataError, read_json
 from eval.rapsd import DomainSpectrum, domain_spectrum, high_frequency_ratio
+from sms.folders import list_images
+from sms.outputs import atomic_path, atomic_write_bytes
 
 LOW_MAX = 0.1  # cycles/pixel: right edge of panel (a)
 HIGH_MIN = 0.25  # cycles/pixel: left edge of panel (c); also the high-frequency-ratio cutoff
@@ -98,13 +92,14 @@ def plot_rapsd(domains: dict[str, DomainSpectrum], out: Path | None = None, *, l
     return figure
 
 
-def curves_csv(domains: dict[str, DomainSpectrum]) -> str:
+def curves_csv(curves: list[tuple[tuple[str, ...], DomainSpectrum]], keys: tuple[str, ...] = ("domain",)) -> str:
+    """Long format, one row per curve and frequency: the curve's ``keys`` columns, n, freq, mean, low, high."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["domain", "n", "freq", "mean", "low", "high"])
-    for label, spectrum in domains.items():
+    writer.writerow([*keys, "n", "freq", "mean", "low", "high"])
+    for names, spectrum in curves:
         for row in zip(spectrum.freq, spectrum.mean, spectrum.low, spectrum.high, strict=True):
-            writer.writerow([label, spectrum.n, *(f"{value:.10g}" for value in row)])
+            writer.writerow([*names, spectrum.n, *(f"{value:.10g}" for value in row)])
     return buffer.getvalue()
 
 
@@ -139,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     plot_rapsd(domains, args.out)
     csv_path = args.out.with_suffix(".csv")
-    atomic_write_bytes(csv_path, curves_csv(domains).encode("utf-8"))
+    atomic_write_bytes(csv_path, curves_csv([((label,), s) for label, s in domains.items()]).encode("utf-8"))
     for label, spectrum in domains.items():
         ratio = high_frequency_ratio(spectrum.mean, spectrum.freq, cutoff=HIGH_MIN)
         print(f"{label}: n={spectrum.n}, power share at >= {HIGH_MIN:g} cycles/pixel = {ratio:.4g}")

@@ -2,12 +2,14 @@
 
     python -m analysis.report --metrics reports/metrics --results results --content data/prepared/content \
         --styles data/staged/styles --params params.yaml --out reports/paper \
-        [--plots DIR] [--tile PX] [--grid-rows N] [--rapsd-size PX]
+        [--tile PX] [--grid-rows N] [--rapsd-size PX]
 
-Reads ``aggregate.csv``/``per_image.csv`` (eval.run), the results tree (images + sidecars), the content and
-style sets, and params.yaml (profile label, runs, styles). Writes under --out, plus the DVC plot files
-``lambda_tradeoff.csv`` and ``rapsd.csv`` under --plots (default: ``reports/plots`` beside --out). Anything
-missing — a run, a metric, images — becomes "—" or a placeholder with the reason, never a crash.
+Reads ``aggregate.csv``/``per_image.csv`` (eval.run: one pair per run in ``--metrics/<run>/``, or one combined
+pair), the results tree (images + sidecars), the content and style sets, and params.yaml: the profile label,
+the styles and the runs. A run is reported only if params.yaml declares it, and is a row of exactly the tables
+its ``tables`` entry names, under the label given there. Writes everything under --out, including the
+figures' data as long-format CSV (``lambda_tradeoff.csv``, ``rapsd.csv``). Anything missing — a run, a
+metric, images — becomes "—" or a placeholder with the reason, never a crash.
 """
 from __future__ import annotations
 
@@ -23,18 +25,16 @@ from PIL import Image
 
 from analysis import figures
 from analysis import paper_tables as pt
-from analysis.inputs import Inputs
-from data.files import atomic_write_bytes
-
-MAIN_RUNS = ["sms", "vsd", "sds", "dds", "pds"]
-PRIOR_RUNS = ["sds", "sds_style_prior", "dds", "dds_style_prior", "pds", "pds_style_prior"]
+from analysis.inputs import Inputs, Slot
+from analysis.rapsd import curves_csv
+from sms.outputs import atomic_write_bytes
 
 
 class Report:
     """Collects report.md's lines and every file written, so the report can link each one."""
 
-    def __init__(self, out: Path, plots: Path):
-        self.out, self.plots = out, plots
+    def __init__(self, out: Path):
+        self.out = out
         self.lines: list[str] = []
         self.files: list[Path] = []
 
@@ -86,8 +86,21 @@ def _grid(report: Report, inputs: Inputs, name: str, title: str, slots_for, rows
         report.add(*[f"- {note}" for note in notes], "")
 
 
-def _slots(inputs: Inputs, pairs: list[tuple[str, str]]):
-    return lambda style: [inputs.slot(label, run, style) for label, run in pairs]
+def _plain_main_runs(inputs: Inputs) -> list[Slot]:
+    """Main-table runs at their method's own settings: one column per method."""
+    return [slot for slot in inputs.tagged("main")
+            if not any(inputs.runs[slot.run].get(key) for key in ("profile", "set", "loop"))]
+
+
+def _setting_variants(inputs: Inputs) -> list[Slot]:
+    """Each main-table run that changes its method's settings, after that method's plain run."""
+    plain = {inputs.runs[slot.run].get("method"): slot for slot in _plain_main_runs(inputs)}
+    columns = []
+    for slot in inputs.tagged("main"):
+        if slot not in plain.values():
+            base = plain.get(inputs.runs[slot.run].get("method"))
+            columns += [base, slot] if base else [slot]
+    return columns
 
 
 def _rapsd(report: Report, inputs: Inputs, size: int) -> None:
@@ -96,11 +109,10 @@ def _rapsd(report: Report, inputs: Inputs, size: int) -> None:
                "averaged per domain, band = 10–90% quantiles across images): content set vs style reference "
                "set vs each method's outputs, one figure per style. Share of power at ≥ "
                f"{figures.HIGH_MIN:g} cycles/pixel per domain in the last column.", "")
-    runs = [(run, pt.method_label(run)) for run in MAIN_RUNS]
     cache: dict = {}
-    spectra: dict = {}
+    curves = []
     for style in inputs.styles:
-        domains, names, notes = figures.rapsd_domains(inputs, style, runs, size, cache)
+        domains, names, notes = figures.rapsd_domains(inputs, style, inputs.tagged("rapsd"), size, cache)
         if domains:
             png, pdf = (report.out / "figures" / f"rapsd_{style}.{ext}" for ext in ("png", "pdf"))
             figures.rapsd_figure(domains, png, pdf)
@@ -109,27 +121,47 @@ def _rapsd(report: Report, inputs: Inputs, size: int) -> None:
                        report.image(png, f"RAPSD, {style}"), "", "| domain | images | HF power share |",
                        "|:---|---:|---:|")
             for label, spectrum in domains.items():
-                spectra[names[label]] = spectrum
+                curves.append(((f"{style}/{names[label]}", style, names[label]), spectrum))
                 report.add(f"| {label} | {spectrum.n} | {figures.hf_ratio(spectrum):.4g} |")
             report.add("")
         else:
             report.add(f"*{style}: no RAPSD figure — no domain had images.*", "")
         report.add(*[f"- {note}" for note in notes], "")
-    path = report.plots / "rapsd.csv"
-    atomic_write_bytes(path, figures.rapsd_csv(spectra).encode("utf-8"))
+    path = report.out / "rapsd.csv"
+    atomic_write_bytes(path, curves_csv(curves, keys=("curve", "style", "domain")).encode("utf-8"))
     report.wrote(path)
-    report.add(f"Curves (DVC plot, long format domain/freq/mean/low/high): {report.link(path)}", "")
+    report.add(f"Curves (long format curve/style/domain/n/freq/mean/low/high): {report.link(path)}", "")
+
+
+def _lambda(report: Report, inputs: Inputs, rows: int, tile: int) -> None:
+    score = pt.style_metric(inputs)
+    lambda_table, points = pt.lambda_table(inputs, score)
+    chosen = {"clip_style": "clip_style (CLIP similarity to the style reference images)",
+              "clip_score": "clip_score (CLIP text–image score; clip_style has no value)"}.get(
+        score, "none (neither clip_style nor clip_score has a value): the curve has no points")
+    report.table(lambda_table, [f"Style score used for the trade-off: {chosen}."])
+    csv_path = report.out / "lambda_tradeoff.csv"
+    atomic_write_bytes(csv_path, figures.tradeoff_csv(points).encode("utf-8"))
+    png, pdf = (report.out / "figures" / f"lambda_tradeoff.{ext}" for ext in ("png", "pdf"))
+    drawn = figures.tradeoff_figure(points, score, png, pdf)
+    report.wrote(csv_path, png, pdf)
+    report.add("", f"**Content–style trade-off** ({drawn} points; {report.link(png, 'PNG')} · "
+                   f"{report.link(pdf, 'PDF')} · data {report.link(csv_path)})", "", report.image(png, "λ trade-off"),
+               "")
+    _grid(report, inputs, "lambda", "λ sweep",
+          lambda style: [Slot(f"λ = {pt.lambda_text(value)}", slot.run)
+                         for value, slot in pt.lambda_rows(inputs, style)], rows, tile)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--metrics", type=Path, default=Path("reports/metrics"), help="aggregate.csv + per_image.csv")
+    parser.add_argument("--metrics", type=Path, default=Path("reports/metrics"),
+                        help="[<run>/]aggregate.csv + per_image.csv")
     parser.add_argument("--results", type=Path, default=Path("results"), help="results/<run>/<style>/")
     parser.add_argument("--content", type=Path, default=Path("data/prepared/content"))
     parser.add_argument("--styles", type=Path, default=Path("data/staged/styles"), help="<style>/ reference sets")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, default=Path("reports/paper"))
-    parser.add_argument("--plots", type=Path, help="DVC plot CSVs (default: plots/ beside --out)")
     parser.add_argument("--tile", type=int, help="grid cell size in px (default: content size, 64–256)")
     parser.add_argument("--grid-rows", type=int, default=6, help="content images per grid (default 6)")
     parser.add_argument("--rapsd-size", type=int, help="square size before the FFT (default: content size)")
@@ -144,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     inputs = Inputs.load(args.metrics, args.results, args.content, args.styles, args.params)
     out = args.out
-    report = Report(out, args.plots or out.parent / "plots")
+    report = Report(out)
     size = _first_size(inputs)
     tile = args.tile or min(max(size or 128, 64), 256)
     label = inputs.label or f"profile {inputs.profile or '?'}: no label in params.yaml"
@@ -157,8 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if standin:
         report.add(f"**Computed with random stand-in weights ({', '.join(standin)}; definition id says "
                    "`standin`): these numbers test the machinery, not any paper.**", "")
-    if inputs.problems:
-        report.add("**Missing inputs:**", "", *[f"- {p}" for p in inputs.problems], "")
+    problems_at = len(report.lines)  # filled in last: reading the results may add problems
 
     report.table(pt.table1_runtime(inputs))
     report.table(pt.main_table(inputs))
@@ -166,45 +197,32 @@ def main(argv: list[str] | None = None) -> int:
     if other is not None:
         report.table(other)
     report.add("### Qualitative comparison", "")
-    _grid(report, inputs, "methods", "content | SMS | VSD | SDS | DDS | PDS",
-          _slots(inputs, [(pt.method_label(r), r) for r in MAIN_RUNS]), args.grid_rows, tile)
+    methods = _plain_main_runs(inputs)
+    _grid(report, inputs, "methods", " | ".join(["content", *(slot.label for slot in methods)]),
+          lambda style: methods, args.grid_rows, tile)
     _grid(report, inputs, "style_prior", "Supplement Figure 2: baselines with/without the style prior",
-          _slots(inputs, [(pt.method_label(r), r) for r in PRIOR_RUNS]), args.grid_rows, tile)
+          lambda style: _setting_variants(inputs), args.grid_rows, tile)
 
     report.table(pt.ablation_table(inputs))
-    _grid(report, inputs, "ablation", "Ablation variants",
-          _slots(inputs, [(label, run) for _, label, run in pt.ABLATION_ROWS]), args.grid_rows, tile)
+    _grid(report, inputs, "ablation", "Ablation variants", lambda style: inputs.tagged("ablation"),
+          args.grid_rows, tile)
     report.table(pt.identity_table(inputs))
-    _grid(report, inputs, "identity", "Figure 3: identity losses",
-          _slots(inputs, [(label, run) for label, run in pt.IDENTITY_ROWS]), args.grid_rows, tile)
-
-    score = pt.style_metric(inputs)
-    lambda_table, points = pt.lambda_table(inputs, score)
-    chosen = {"clip_style": "clip_style (CLIP similarity to the style reference images)",
-              "clip_score": "clip_score (CLIP text–image score; clip_style has no value)"}.get(
-        score, "none (neither clip_style nor clip_score has a value): the curve has no points")
-    report.table(lambda_table, [f"Style score used for the trade-off: {chosen}."])
-    csv_path = report.plots / "lambda_tradeoff.csv"
-    atomic_write_bytes(csv_path, figures.tradeoff_csv(points).encode("utf-8"))
-    png, pdf = (out / "figures" / f"lambda_tradeoff.{ext}" for ext in ("png", "pdf"))
-    drawn = figures.tradeoff_figure(points, score, png, pdf)
-    report.wrote(csv_path, png, pdf)
-    report.add("", f"**Content–style trade-off** ({drawn} points; {report.link(png, 'PNG')} · "
-                   f"{report.link(pdf, 'PDF')} · data {report.link(csv_path)})", "", report.image(png, "λ trade-off"),
-               "")
-    _grid(report, inputs, "lambda", "λ sweep",
-          lambda style: [slot for _, _, slot in pt.lambda_slots(inputs, style)], args.grid_rows, tile)
-
+    _grid(report, inputs, "identity", "Figure 3: identity losses", lambda style: inputs.tagged("identity"),
+          args.grid_rows, tile)
+    _lambda(report, inputs, args.grid_rows, tile)
     _rapsd(report, inputs, args.rapsd_size or min(size or 256, 512))
 
     definitions = inputs.definitions()
     if definitions:
         report.add("## Metric definitions (definition_id in aggregate.csv)", "",
                    *[f"- `{metric}`: `{text}`" for metric, text in definitions.items()], "")
+    if inputs.problems:
+        report.lines[problems_at:problems_at] = ["**Missing or ignored inputs:**", "",
+                                                 *[f"- {p}" for p in inputs.problems], ""]
     report.add("## Files", "", *[f"- {report.link(path, os.path.relpath(path, out))}" for path in report.files], "")
     report_path = out / "report.md"
     atomic_write_bytes(report_path, "\n".join(report.lines).encode("utf-8"))
-    print(f"wrote {report_path} and {len(report.files)} files ({len(inputs.problems)} missing inputs)")
+    print(f"wrote {report_path} and {len(report.files)} files ({len(inputs.problems)} missing or ignored inputs)")
     return 0
 
 

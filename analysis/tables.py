@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data.files import atomic_write_bytes
+from sms.outputs import atomic_write_bytes
 
 DASH = "—"
 

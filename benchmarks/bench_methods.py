@@ -31,7 +31,7 @@ from benchmarks.timing import Timing, time_variant  # noqa: E402
 from sms.config import ResolvedRun, RunConfig, resolve  # noqa: E402
 from sms.method import Prompts, methods  # noqa: E402
 from sms.models import ModelSpec  # noqa: E402
-from sms.plugins import load_methods  # noqa: E402
+from workflow.discovery import load_methods  # noqa: E402
 
 COLUMNS = ("method", "variant", "s/iter", "forwards/iter", "peak GB", "s/image (N={N} extrapolated)",
            "speed-up vs reference order", "backward/iter", "grad err", "tol", "check", "floor s/iter",

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from sms.config import ResolvedRun
-from sms.images import image_to_tensor, working_size
+from sms.image_tensors import image_to_tensor, working_size
 from sms.loop import encode
 from sms.method import StepState
 from sms.models.stack import ModelStack

@@ -23,8 +23,10 @@ from typing import Any
 
 from PIL import Image, ImageFilter
 
-from data.files import DataError, atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file, staged_manifest
+from data.files import DataError, staged_manifest
 from data.images import load_rgb, png_bytes
+from sms.hashing import sha256_bytes, sha256_file
+from sms.outputs import atomic_write_bytes, atomic_write_json
 
 PAINTED_MAX_SIDE = 512
 PAINTED_COLOURS = 12

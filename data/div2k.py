@@ -21,7 +21,9 @@ from typing import Any
 
 from PIL import Image
 
-from data.files import DataError, atomic_path, atomic_write_json, sha256_file, staged_manifest
+from data.files import DataError, staged_manifest
+from sms.hashing import sha256_file
+from sms.outputs import atomic_path, atomic_write_json
 
 _BASE_URL = "https://data.vision.ee.ethz.ch/cvl/DIV2K"
 _IMAGE_NAME = re.compile(r"^\d{4}\.png$")
@@ -58,8 +60,9 @@ def verify_checksum(path: Path, expected: str, actual: str | None = None) -> Non
     if actual.lower() != expected.lower():
         raise DataError(
             f"checksum mismatch for {path}: expected sha256 {expected.lower()}, got {actual}. The file is "
-            "incomplete or not the official DIV2K archive; delete it and supply the right one "
-            "(or rerun with --allow-download)."
+            "incomplete or not the official DIV2K archive: supply the official one. If you are sure this "
+            "archive is right (for example a copy you re-zipped), accept its checksum explicitly: in params.yaml "
+            "set the profile's `content.sha256` to it, or by hand pass --expected-sha256."
         )
 
 
@@ -160,25 +163,33 @@ def stage_from_folder(folder: Path, out: Path, split: Div2kSplit) -> dict[str, A
     return write_manifest(Path(out), folder, split, archive=None)
 
 
-def stage_from_zip(zip_path: Path, out: Path, split: Div2kSplit, checksum: str | None = None) -> dict[str, Any]:
+def stage_from_zip(zip_path: Path, out: Path, split: Div2kSplit, checksum: str | None = None,
+                   accepted_sha256: str | None = None) -> dict[str, Any]:
+    """``accepted_sha256``: the user's own checksum, replacing the official one (recorded with a warning)."""
     zip_path, out = Path(zip_path), Path(out)
     if not zip_path.is_file():
-        raise DataError(f"--zip {zip_path} does not exist")
+        raise DataError(f"DIV2K zip {zip_path} does not exist")
     checksum = checksum or sha256_file(zip_path)
-    verify_checksum(zip_path, split.sha256, checksum)
+    overridden = accepted_sha256 is not None and accepted_sha256.lower() != split.sha256
+    verify_checksum(zip_path, accepted_sha256 or split.sha256, checksum)
     extract_images(zip_path, out, split)
     archive = {"file": zip_path.name, "sha256": checksum, "url": split.url}
+    if overridden:
+        archive["warning"] = (f"not the official archive: its sha256 was accepted from the user's settings instead "
+                              f"of the official {split.sha256}; results may not be comparable with the paper's")
+        print(f"warning: {zip_path}: {archive['warning']}", file=sys.stderr)
     return write_manifest(out, out, split, archive)
 
 
 def stage_div2k(out: Path, split: Div2kSplit, *, zip_path: Path | None = None, folder: Path | None = None,
-                download_dir: Path | None = None, allow_download: bool = False) -> dict[str, Any]:
+                download_dir: Path | None = None, allow_download: bool = False,
+                accepted_sha256: str | None = None) -> dict[str, Any]:
     """Stage from --folder, else --zip, else the cached zip in ``download_dir``, else download if allowed."""
     out = Path(out)
     if folder is not None:
         return stage_from_folder(folder, out, split)
     if zip_path is not None:
-        return stage_from_zip(zip_path, out, split)
+        return stage_from_zip(zip_path, out, split, accepted_sha256=accepted_sha256)
     cached = Path(download_dir or out.parent / "downloads") / f"{split.archive}.zip"
     if cached.is_file():
         return stage_from_zip(cached, out, split)

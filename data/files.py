@@ -1,14 +1,12 @@
-"""File plumbing shared by the data stages: hashing, atomic writes, image listing, manifests."""
+"""Manifests of the data stages: schema names, folder digests, roots; errors the user can fix."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
 
-from sms.hashing import sha256_bytes, sha256_file  # noqa: F401  (one implementation for the suite)
-from sms.outputs import atomic_path, atomic_write_bytes, atomic_write_json  # noqa: F401  (same)
+from sms.hashing import sha256_bytes
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 STAGED_SCHEMA = "sms-suite/staged/v1"
 PREPARED_SCHEMA = "sms-suite/prepared/v1"
 
@@ -26,19 +24,6 @@ def folder_digest(records: list[dict[str, Any]]) -> str:
 def read_json(path: Path) -> Any:
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image-suffixed files under ``folder`` (recursive, hidden entries skipped), in a stable order."""
-    folder = Path(folder)
-    found = []
-    for path in folder.rglob("*"):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-            found.append(path)
-    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
 
 def relative_or_absolute(path: Path, start: Path) -> str:

@@ -18,20 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from data.captions import caption_for, load_captions
-from data.files import (
-    PREPARED_SCHEMA,
-    STAGED_SCHEMA,
-    DataError,
-    atomic_write_bytes,
-    atomic_write_json,
-    folder_digest,
-    list_images,
-    read_json,
-    sha256_bytes,
-    sha256_file,
-    staged_root,
-)
+from data.files import PREPARED_SCHEMA, STAGED_SCHEMA, DataError, folder_digest, read_json, staged_root
 from data.images import load_rgb, png_bytes, square_resized
+from sms.folders import list_images
+from sms.hashing import sha256_bytes, sha256_file
+from sms.outputs import atomic_write_bytes, atomic_write_json
 
 
 @dataclass(frozen=True)

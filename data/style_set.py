@@ -10,8 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from PIL import UnidentifiedImageError
+
 from data.captions import captions_file
-from data.files import IMAGE_SUFFIXES, DataError, atomic_write_json, list_images, sha256_file, staged_manifest
+from data.files import DataError, staged_manifest
+from sms.folders import IMAGE_SUFFIXES, list_images
+from sms.hashing import sha256_file
+from sms.images import decode_rgb
+from sms.outputs import atomic_write_json
 
 KNOWN_SETS = {
     "shinkai": "the 5,958 Makoto Shinkai film frames of Scenimefy (1080x1080; S-Lab licence, rebuilt from the films)",
@@ -50,6 +56,19 @@ def _record(root: Path, path: Path) -> dict[str, Any]:
     }
 
 
+def _decodable(root: Path, images: list[Path]) -> tuple[list[Path], list[dict[str, str]]]:
+    """Images the suite's decoder reads; the others are recorded with the reason (never used by a metric)."""
+    readable, skipped = [], []
+    for path in images:
+        try:
+            decode_rgb(path)
+            readable.append(path)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+            skipped.append({"file": path.relative_to(root).as_posix(), "reason": f"not a readable image ({error})"})
+            print(f"warning: {path}: skipped, not a readable image ({error})", file=sys.stderr)
+    return readable, skipped
+
+
 def stage_style_set(name: str, src: Path, out: Path) -> dict[str, Any]:
     """Hash every image under ``src`` and write ``out/manifest.json`` (root points at ``src``)."""
     src, out = Path(src), Path(out)
@@ -58,10 +77,13 @@ def stage_style_set(name: str, src: Path, out: Path) -> dict[str, Any]:
     images = list_images(src)
     if not images:
         raise empty_folder_error(name, src)
-    records = [_record(src, path) for path in images]
+    readable, skipped = _decodable(src, images)
+    if not readable:
+        raise empty_folder_error(name, src)
+    records = [_record(src, path) for path in readable]
     captions = captions_file(src)
     caption_info = {"file": captions.name, "sha256": sha256_file(captions)} if captions else None
-    manifest = staged_manifest(name, src, out / "manifest.json", records, captions=caption_info)
+    manifest = staged_manifest(name, src, out / "manifest.json", records, captions=caption_info, skipped=skipped)
     atomic_write_json(out / "manifest.json", manifest)
     return manifest
 

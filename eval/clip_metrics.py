@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from eval.images import load_rgb
-from eval.manifest import Sample
 from eval.registry import METRICS, Direction, Pairing, PerImageMetric
 from eval.weights import MetricUnavailable, MetricWeights, require_file, tagged_hash
+from sms.results import Sample
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from scipy import linalg
 from torchmetrics.utilities import dim_zero_cat
 
 from eval.inception import load_inception_features
-from eval.manifest import Sample
 from eval.perceptual import LPIPSMetric
 from eval.registry import METRICS, Direction, Pairing, SetMetric
 from eval.weights import MetricUnavailable, MetricWeights, require_file, resolve_art_inception
+from sms.results import Sample
 
 FID_INFINITY_MIN = 5000
 

@@ -8,11 +8,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sms.images import decode_rgb
+
 
 @lru_cache(maxsize=64)
 def _load(path: str, mtime_ns: int) -> Image.Image:
-    with Image.open(path) as image:
-        return image.convert("RGB")
+    return decode_rgb(path)
 
 
 def load_rgb(path: str | Path) -> Image.Image:

@@ -11,9 +11,9 @@ import lpips
 import torch
 
 from eval.images import pair_rule, paired_tensors
-from eval.manifest import Sample
 from eval.registry import METRICS, Direction, Pairing, PerImageMetric
 from eval.weights import MetricUnavailable, MetricWeights, resolve_alexnet
+from sms.results import Sample
 
 
 def load_alexnet_trunk(net: torch.nn.Module, path: str | Path) -> None:

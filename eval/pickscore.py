@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from eval.images import load_rgb
-from eval.manifest import Sample
 from eval.registry import METRICS, Direction, Pairing, PerImageMetric
 from eval.weights import MetricUnavailable, MetricWeights, require_dir
+from sms.results import Sample
 
 
 def _embedding(output) -> torch.Tensor:

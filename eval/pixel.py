@@ -7,9 +7,9 @@ import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from eval.images import pair_rule, paired_tensors
-from eval.manifest import Sample
 from eval.registry import METRICS, Direction, Pairing, PerImageMetric
 from eval.weights import MetricWeights
+from sms.results import Sample
 
 
 class _PairedPixelMetric(PerImageMetric):

@@ -19,9 +19,9 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from eval.manifest import Sample
 from eval.weights import MetricUnavailable, MetricWeights
 from sms.registry import Registry
+from sms.results import Sample
 
 METRICS: Registry = Registry("metric")
 METRIC_MODULES = (

@@ -4,7 +4,8 @@
         [--metrics lpips,clip_score,...] [--bootstrap 1000] [--set-bootstrap 100] [--seed 0]
 
 Writes ``per_image.csv`` (and ``per_image.parquet`` when pandas has a parquet engine), ``aggregate.csv``
-and ``metrics.json`` (flat ``{"method/style/metric": value}`` for ``dvc metrics show``). A metric that
+and ``metrics.json`` for ``dvc metrics show``: ``{style: {metric: value}}`` for one run, else
+``{run: {style: {metric: value}}}``. A metric that
 cannot run (weights absent, missing pairing) is recorded as skipped with its reason; the rest go on.
 """
 from __future__ import annotations
@@ -21,9 +22,10 @@ import numpy as np
 import pandas as pd
 
 from eval.bootstrap import group_rng, mean_ci, statistic_ci
-from eval.manifest import Sample, attach_style_sets, read_results, style_set_images
+from eval.manifest import attach_style_sets, style_set_images
 from eval.registry import EvalMetric, load_all
 from eval.weights import MetricUnavailable, MetricWeights
+from sms.results import Sample, read_results
 
 log = logging.getLogger("eval.run")
 AGGREGATE_COLUMNS = [
@@ -157,12 +159,13 @@ def _write(out_dir: Path, per_image: pd.DataFrame, aggregate: pd.DataFrame) -> N
     except ImportError:
         log.info("no parquet engine (pyarrow) installed: per_image.parquet not written")
     aggregate.to_csv(out_dir / "aggregate.csv", index=False)
-    flat = {
-        f"{r.method}/{r.style}/{r.metric}": float(r.value)
-        for r in aggregate.itertuples()
-        if r.status == "ok" and math.isfinite(r.value)
-    }
-    (out_dir / "metrics.json").write_text(json.dumps(flat, indent=2, sort_keys=True) + "\n")
+    nested: dict[str, dict[str, dict[str, float]]] = {}
+    for r in aggregate.itertuples():
+        if r.status == "ok" and math.isfinite(r.value):
+            nested.setdefault(r.method, {}).setdefault(r.style, {})[r.metric] = float(f"{r.value:.6g}")
+    # One run (the pipeline's metrics@RUN stages): style → metric, so `dvc metrics show` prints one row per run.
+    payload = next(iter(nested.values())) if len(nested) == 1 else nested
+    (out_dir / "metrics.json").write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
 def _key_value(text: str) -> tuple[str, str]:

@@ -6,8 +6,8 @@ from typing import ClassVar, Sequence
 
 import torch
 
-from eval.manifest import Sample
 from eval.registry import METRICS, Direction, Pairing, PerImageMetric
+from sms.results import Sample
 
 
 class _SidecarField(PerImageMetric):

@@ -7,10 +7,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from eval.manifest import Sample
 from eval.rapsd import high_frequency_ratio, image_spectrum
 from eval.registry import METRICS, Direction, Pairing, PerImageMetric
 from eval.weights import MetricWeights
+from sms.results import Sample
 
 
 @METRICS.register("hf_ratio")

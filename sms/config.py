@@ -11,6 +11,11 @@ from typing import Any
 
 from sms.method import Prompts, ScoreDistillation, methods
 from sms.models.stack import ModelSpec
+from sms.registry import closest
+
+
+class ConfigError(ValueError):
+    """A run configuration names a profile or setting that does not exist; the message lists what does."""
 
 
 @dataclass
@@ -63,14 +68,11 @@ class ResolvedRun:
 
 
 def resolve(run: RunConfig) -> ResolvedRun:
-    if run.method not in methods:
-        from sms.plugins import load_methods
-
-        load_methods()
     method_cls = methods.get(run.method)
     profile = run.profile or method_cls.default_profile
     if profile not in method_cls.profiles:
-        raise KeyError(f"method {run.method!r} has no profile {profile!r}; known: {sorted(method_cls.profiles)}")
+        raise ConfigError(f"method {run.method!r} has no profile {profile!r}; its profiles: "
+                          f"{', '.join(sorted(method_cls.profiles))}.{closest(profile, method_cls.profiles)}")
     settings = method_cls.profiles[profile]
     method_config = from_dict(method_cls.Config, deep_merge(settings.get("method", {}), run.method_overrides))
     loop = from_dict(LoopConfig, deep_merge(settings.get("loop", {}), run.loop_overrides))
@@ -90,7 +92,9 @@ def from_dict(cls, data: dict[str, Any]):
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - known
     if unknown:
-        raise KeyError(f"{cls.__name__} has no setting(s) {sorted(unknown)}; known: {sorted(known)}")
+        hints = "".join(closest(name, known) for name in sorted(unknown))
+        raise ConfigError(f"{cls.__name__} has no setting(s) {', '.join(sorted(unknown))}; its settings: "
+                          f"{', '.join(sorted(known))}.{hints}")
     values = {}
     for name, value in data.items():
         hint = hints[name]

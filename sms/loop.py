@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from sms.config import LoopConfig, ResolvedRun
 from sms.identity import build_identity_loss
-from sms.images import image_to_tensor, tensor_to_image, working_size
+from sms.image_tensors import image_to_tensor, tensor_to_image, working_size
 from sms.method import ScoreDistillation, StepState
 from sms.models.stack import ModelStack
 from sms.rng import VAE_STEP, RandomStreams

@@ -6,6 +6,17 @@ from typing import Callable, Generic, Iterator, TypeVar
 T = TypeVar("T")
 
 
+class UnknownName(LookupError):
+    """A name that is not registered; the message lists the registered ones and the closest match."""
+
+
+def closest(name: str, known) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(name, list(known), n=1)
+    return f" Did you mean {match[0]!r}?" if match else ""
+
+
 class Registry(Generic[T]):
     """A named collection of classes, filled by the ``@registry.register("name")`` decorator."""
 
@@ -29,7 +40,7 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             known = ", ".join(sorted(self._entries)) or "none"
-            raise KeyError(f"unknown {self.kind} {name!r}; registered: {known}") from None
+            raise UnknownName(f"unknown {self.kind} {name!r}; registered: {known}.{closest(name, self._entries)}") from None
 
     def names(self) -> list[str]:
         return sorted(self._entries)

@@ -5,6 +5,8 @@ import hashlib
 import json
 import platform
 import re
+import sys
+import traceback
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -17,8 +19,10 @@ from sms.hashing import sha256_file
 from sms.images import ImageLoadError, load_rgb
 from sms.loop import LoopResult, stylize_image
 from sms.models.loading import TINY
-from sms.models.stack import ModelStack, load_stack
-from sms.outputs import MANIFEST, atomic_write_json, atomic_write_png, is_finished, output_paths, write_manifest
+from sms.models.stack import ModelSpec, ModelStack, load_stack
+from sms.outputs import atomic_write_json, atomic_write_png
+from sms.results import SIDECAR_SCHEMA, image_id, is_finished, output_paths, rebuild_manifest
+from sms.weights import reference_digest
 
 DEMO_LABEL = "embedded default (tiny random models): numbers test the machinery, not the paper"
 
@@ -34,10 +38,6 @@ class RunReport:
     failed: dict[str, str] = field(default_factory=dict)   # path → reason
 
 
-def image_id_for(path: Path) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).stem)
-
-
 def parse_shard(text: str | None) -> tuple[int, int]:
     if not text:
         return 0, 1
@@ -47,8 +47,17 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
+def weight_identities(spec: ModelSpec) -> dict[str, str | None]:
+    """The contents of the weights a run uses (sha256, cached by path, size and mtime): replacing a file in
+    place changes the digest below, so its results are recomputed instead of kept as finished."""
+    return {"base": reference_digest(spec.base), "style_base": reference_digest(spec.style_base),
+            "style_lora": reference_digest(spec.style_lora),
+            "configs": [spec.single_file_config, spec.style_base_config]}
+
+
 def config_digest(run: ResolvedRun) -> str:
-    return hashlib.sha256(json.dumps(run.as_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    payload = {**run.as_dict(), "weights": weight_identities(run.run.model)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def stylize_files(paths: list[Path], run_config: RunConfig, out_dir: Path, *, shard: str | None = None,
@@ -60,36 +69,40 @@ def stylize_files(paths: list[Path], run_config: RunConfig, out_dir: Path, *, sh
     out_dir = Path(out_dir)
     report = RunReport()
     _refuse_colliding_ids(paths)
-    mine = [Path(p) for i, p in enumerate(sorted(map(Path, paths), key=image_id_for)) if i % count == index]
+    mine = [Path(p) for i, p in enumerate(sorted(map(Path, paths), key=image_id)) if i % count == index]
     runs = {path: _run_for(run_config, (captions or {}).get(str(path))) for path in mine}
-    pending = [p for p in mine if not is_finished(out_dir, image_id_for(p), config_digest(runs[p]))]
-    report.skipped_finished = [image_id_for(p) for p in mine if p not in pending]
+    pending = [p for p in mine if not is_finished(out_dir, image_id(p), config_digest(runs[p]))]
+    report.skipped_finished = [image_id(p) for p in mine if p not in pending]
     if pending and models is None:
         if run_config.model.base == TINY and run_config.model.device == "cpu":
             torch.set_num_threads(1)  # tiny tensors: one thread is as fast, and immune to a busy second core
         models = load_stack(run_config.model)
     for path in pending:
-        image_id = image_id_for(path)
+        name = image_id(path)
         try:
             image = load_rgb(path)
+            run = runs[path]
+            result = stylize_image(image, name, models, run, progress=progress)
+            _write_outputs(out_dir, name, path, image.size, result, run, config_digest(run), models)
         except ImageLoadError as error:
             report.failed[str(path)] = str(error)
             continue
-        run = runs[path]
-        result = stylize_image(image, image_id, models, run, progress=progress)
-        _write_outputs(out_dir, image_id, path, image.size, result, run, config_digest(run), models)
-        report.written.append(image_id)
-    _update_manifest(out_dir, style_name, run_name)
+        except Exception as error:  # noqa: BLE001  one image's failure (e.g. out of memory) must not stop the rest
+            traceback.print_exc(file=sys.stderr)
+            report.failed[str(path)] = f"{type(error).__name__}: {error}"
+            continue
+        report.written.append(name)
+    rebuild_manifest(out_dir, style_name, run_name)
     return report
 
 
 def _refuse_colliding_ids(paths) -> None:
     by_id: dict[str, list[str]] = {}
     for path in paths:
-        by_id.setdefault(image_id_for(Path(path)), []).append(str(path))
-    clashes = {image_id: found for image_id, found in by_id.items() if len(found) > 1}
+        by_id.setdefault(image_id(Path(path)), []).append(str(path))
+    clashes = {name: found for name, found in by_id.items() if len(found) > 1}
     if clashes:
-        listed = "; ".join(f"{image_id}: {', '.join(found)}" for image_id, found in sorted(clashes.items()))
+        listed = "; ".join(f"{name}: {', '.join(found)}" for name, found in sorted(clashes.items()))
         raise InputError(f"these inputs would write the same output file (same name stem): {listed}. Rename them "
                          f"or stylise them into different --out folders.")
 
@@ -124,7 +137,7 @@ def build_sidecar(image_id: str, source: Path, size, result: LoopResult, run: Re
     iters = max(run.loop.iters, 1)
     forwards = sum(result.trace.forwards)
     return {
-        "schema": 1,
+        "schema": SIDECAR_SCHEMA,
         "id": image_id,
         "label": DEMO_LABEL if run.run.model.base == TINY else "",
         "source": {"path": str(Path(source).resolve()), "sha256": sha256_file(source), "size": list(size)},
@@ -143,17 +156,3 @@ def build_sidecar(image_id: str, source: Path, size, result: LoopResult, run: Re
         "environment": {"suite": __version__, "torch": torch.__version__, "python": platform.python_version(),
                         "device": str(models.device), "dtype": run.run.model.dtype},
     }
-
-
-def _update_manifest(out_dir: Path, style_name: str, run_name: str) -> None:
-    records = []
-    for sidecar in sorted(out_dir.glob("*.json")):
-        if sidecar.name == MANIFEST:
-            continue
-        data = json.loads(sidecar.read_text())
-        records.append({"id": data["id"], "output": f"{data['id']}.png", "sidecar": sidecar.name,
-                        "content": data["source"]["path"], "prompt": data["config"]["prompts"]["target"],
-                        "style": style_name or data["config"]["prompts"]["style"],
-                        "method": run_name or data["config"]["method"], "base_method": data["config"]["method"]})
-    if records:
-        write_manifest(out_dir, records)

@@ -49,7 +49,7 @@ EOF
 # 3. The stages; each is a separate bench run so each fits one 10-minute call.
 full=(--model "$MODEL" --device "$DEVICE" ${RESOLUTION:+--resolution "$RESOLUTION"} --iters "$ITERS" --warmup "$WARMUP")
 others() {  # every registered method but sms, as the bench registers them
-  "$PYTHON" -c "import sys; sys.path.insert(0, '.'); from sms.method import methods; from sms.plugins import \
+  "$PYTHON" -c "import sys; sys.path.insert(0, '.'); from sms.method import methods; from workflow.discovery import \
 load_methods; load_methods([]); print(','.join(n for n in methods.names() if n != 'sms'))"
 }
 compiled() {  # sms's torch.compile variants only (the eager rows are in the sms/core tables); '' = all

@@ -20,7 +20,9 @@ from sms.models.errors import (
     pickle_refused_message,
     unreadable_file_message,
 )
+from sms.models.quiet import dtype_keyword, quiet_loading
 from sms.models.tokenizer import sd_clip_tokenizer
+from sms.weights import safetensors_header
 
 TINY = "tiny"
 RANDOM_SD15 = "sd15-random"  # full-size SD-1.5 architecture, random weights: honest timings, no download
@@ -47,6 +49,12 @@ def hub_offline() -> bool:
 def load_base(reference: str, *, dtype: torch.dtype = torch.float32, allow_pickle: bool = False,
               single_file_config: str | None = None) -> BaseComponents:
     """Resolve ``reference`` (``'tiny'``, folder, single file, or hub id) to SD-1.x components."""
+    with quiet_loading():
+        return _load_base(reference, dtype, allow_pickle, single_file_config)
+
+
+def _load_base(reference: str, dtype: torch.dtype, allow_pickle: bool, single_file_config: str | None
+               ) -> BaseComponents:
     stand_in = parse_stand_in(reference)
     if stand_in is not None:
         name, variant = stand_in
@@ -117,7 +125,7 @@ def _from_folder(path: Path, dtype: torch.dtype) -> BaseComponents:
     kwargs = {} if (path / "tokenizer").is_dir() else {"tokenizer": sd_clip_tokenizer()}
     try:
         pipe = StableDiffusionPipeline.from_pretrained(
-            str(path), torch_dtype=dtype, safety_checker=None, feature_extractor=None,
+            str(path), **dtype_keyword(dtype), safety_checker=None, feature_extractor=None,
             requires_safety_checker=False, local_files_only=True, **kwargs)
     except (OSError, ValueError) as error:
         raise ModelLoadError(f"{missing_model_message('model', str(path), [str(path)])} Loader said: {error}") from error
@@ -132,7 +140,7 @@ def _from_single_file(path: Path, dtype: torch.dtype, allow_pickle: bool, config
     config_dir = config or str(SD15_CONFIG_DIR)
     try:
         pipe = StableDiffusionPipeline.from_single_file(
-            str(path), config=config_dir, local_files_only=True, torch_dtype=dtype,
+            str(path), config=config_dir, local_files_only=True, **dtype_keyword(dtype),
             tokenizer=sd_clip_tokenizer(), safety_checker=None, feature_extractor=None,
             requires_safety_checker=False)
     except (OSError, ValueError, KeyError, RuntimeError, SingleFileComponentError, pickle.UnpicklingError) as error:
@@ -146,7 +154,7 @@ def _from_hub(repo_id: str, dtype: torch.dtype) -> BaseComponents:
     looked = ["the local Hugging Face cache" + (" (HF_HUB_OFFLINE=1: no download tried)" if hub_offline() else "")]
     try:
         pipe = StableDiffusionPipeline.from_pretrained(
-            repo_id, torch_dtype=dtype, safety_checker=None, feature_extractor=None,
+            repo_id, **dtype_keyword(dtype), safety_checker=None, feature_extractor=None,
             requires_safety_checker=False, local_files_only=hub_offline())
     except (OSError, ValueError) as error:
         raise ModelLoadError(missing_model_message("model", repo_id, looked)) from error
@@ -161,19 +169,6 @@ def check_safetensors_readable(path: Path, what: str) -> None:
         with safe_open(str(path), framework="pt") as handle:
             for key in handle.keys():
                 handle.get_slice(key).get_shape()
-        expected = _safetensors_payload_end(path)
-        if expected != path.stat().st_size:
-            raise ValueError(f"header describes {expected:,} bytes, file has {path.stat().st_size:,}")
+        safetensors_header(path)
     except Exception as error:  # safetensors raises its own SafetensorError type
         raise ModelLoadError(unreadable_file_message(path, what, error)) from error
-
-
-def _safetensors_payload_end(path: Path) -> int:
-    import json
-    import struct
-
-    with open(path, "rb") as handle:
-        (header_len,) = struct.unpack("<Q", handle.read(8))
-        header = json.loads(handle.read(header_len))
-    ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
-    return 8 + header_len + max(ends, default=0)

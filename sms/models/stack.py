@@ -10,10 +10,10 @@ from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from peft import LoraConfig
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from sms.hashing import sha256_file
 from sms.models.denoisers import FAKE, STYLE, Denoisers
 from sms.models.loading import TINY, load_base
 from sms.models.lora import attach_style_lora, merge_style_lora
+from sms.weights import reference_digest
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
           "float16": torch.float16, "fp16": torch.float16}
@@ -39,7 +39,8 @@ class ModelSpec:
     dtype: str = "float32"                # frozen weights; LoRA parameters and latents stay fp32
     device: str = "cpu"
     allow_pickle: bool = False
-    single_file_config: str | None = None  # diffusers config folder for single files (default: bundled SD-1.5)
+    single_file_config: str | None = None  # diffusers config folder for a single-file base (default: bundled SD-1.5)
+    style_base_config: str | None = None   # the same for a single-file style base
     with_fake: bool = True
     channels_last: bool = False           # UNet activations in channels-last memory format
     compile: bool = False                 # torch.compile the UNet(s) (first calls are slow; CUDA is where it pays)
@@ -78,9 +79,8 @@ class ModelStack:
 
     def fingerprint(self) -> dict[str, str | None]:
         """sha256 of the weights actually used, for sidecars."""
-        return {"base": _reference_hash(self.spec.base),
-                "style_base": _reference_hash(self.spec.style_base) if self.spec.style_base else None,
-                "style_lora": sha256_file(self.style_lora_path) if self.style_lora_path else None}
+        return {"base": reference_digest(self.spec.base), "style_base": reference_digest(self.spec.style_base),
+                "style_lora": reference_digest(self.style_lora_path)}
 
 
 def tiny_style_lora_path() -> Path:
@@ -104,7 +104,7 @@ def load_stack(spec: ModelSpec) -> ModelStack:
                               text_encoder=text_encoder, allow_pickle=spec.allow_pickle)
     else:
         style = load_base(spec.style_base, dtype=dtype, allow_pickle=spec.allow_pickle,
-                          single_file_config=spec.single_file_config)
+                          single_file_config=spec.style_base_config)
         style_unet, style_adapter = style.unet, None
         if lora_path:
             merge_style_lora(style_unet, lora_path, scale=spec.lora_scale,
@@ -133,13 +133,3 @@ def _add_fake_lora(unet: UNet2DConditionModel, config: FakeLoraConfig) -> None:
         warnings.filterwarnings("ignore", message="Already found a `peft_config`")  # style + fake: intended
         unet.add_adapter(LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights=True,
                                     target_modules=list(config.target_modules)), adapter_name=FAKE)
-
-
-def _reference_hash(reference: str) -> str:
-    path = Path(reference).expanduser()
-    if path.is_file():
-        return sha256_file(str(path))
-    if path.is_dir():
-        weights = sorted((path / "unet").glob("*.safetensors")) or sorted((path / "unet").glob("*.bin"))
-        return sha256_file(str(weights[0])) if weights else "unknown"
-    return reference  # 'tiny' (built from config with fixed seeds) or a hub id

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from sms.cli import main
+from workflow.cli import main
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -22,7 +22,7 @@ def _photos(folder: Path, count: int) -> list[Path]:
 
 
 def _command(paths, out):
-    return [sys.executable, "-m", "sms.cli", "stylize", *map(str, paths), "--model", "tiny", "--iters", "40",
+    return [sys.executable, "-m", "workflow.cli", "stylize", *map(str, paths), "--model", "tiny", "--iters", "40",
             "--out", str(out), "--no-progress"]
 
 

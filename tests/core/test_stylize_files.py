@@ -114,7 +114,7 @@ def test_finished_images_are_not_recomputed_and_shards_split_work(tmp_path, phot
 def test_cli_stylizes_a_bundled_photo_within_a_minute(tmp_path, photo):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "sms.cli", "stylize", str(photo), "--model", "tiny",
+    done = subprocess.run([sys.executable, "-m", "workflow.cli", "stylize", str(photo), "--model", "tiny",
                            "--iters", "20", "--out", str(tmp_path / "cli"), "--no-progress"],
                           capture_output=True, text=True, env=env, timeout=120)
     elapsed = time.perf_counter() - start
@@ -126,7 +126,7 @@ def test_cli_stylizes_a_bundled_photo_within_a_minute(tmp_path, photo):
 
 
 def test_cli_reports_a_missing_lora_clearly(tmp_path, photo):
-    done = subprocess.run([sys.executable, "-m", "sms.cli", "stylize", str(photo), "--model", "tiny",
+    done = subprocess.run([sys.executable, "-m", "workflow.cli", "stylize", str(photo), "--model", "tiny",
                            "--style-lora", str(tmp_path / "nope.safetensors"), "--out", str(tmp_path / "o")],
                           capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=60)
     assert done.returncode == 2
@@ -147,18 +147,3 @@ def test_inputs_with_the_same_stem_are_refused_before_any_work(tmp_path, photo):
     with pytest.raises(ValueError, match="same output file"):
         stylize_files([photo, other / "astronaut.jpg"], RunConfig(), tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
-
-
-def test_cli_speed_options_reach_the_model_spec():
-    from sms import cli
-
-    def spec(*flags):
-        return cli._run_config(cli._build_parser().parse_args(["stylize", "x.png", "--out", "o", *flags])).model
-
-    plain = spec()
-    assert (plain.dtype, plain.tf32, plain.channels_last, plain.compile, plain.compile_mode) == \
-        ("float32", False, False, False, None)
-    fast = spec("--dtype", "bfloat16", "--tf32", "--channels-last", "--compile", "reduce-overhead")
-    assert (fast.dtype, fast.tf32, fast.channels_last, fast.compile, fast.compile_mode) == \
-        ("bfloat16", True, True, True, "reduce-overhead")
-    assert spec("--compile").compile and spec("--compile").compile_mode is None

@@ -92,15 +92,16 @@ def test_prepare_honours_exif_orientation(source, tmp_path):
 
 def test_prepare_from_a_staged_manifest_skips_files_changed_since_staging(source, tmp_path, capsys):
     staged = tmp_path / "staged"
-    stage_style_set("mine", source, staged)
+    staged_manifest = stage_style_set("mine", source, staged)
+    assert sorted(s["file"] for s in staged_manifest["skipped"]) == ["broken.png", "notes.jpg"]  # undecodable
     Image.new("RGB", (8, 8), "black").save(source / "clear.png")
     out = tmp_path / "out"
     assert main([str(staged), "--out", str(out), "--size", "8", "--limit", "4"]) == 0
     manifest = read_json(out / "manifest.json")
     assert manifest["name"] == "mine" and manifest["size"] == 8
-    assert [r["id"] for r in manifest["records"]] == ["grey16"]  # first 4 in order: broken, clear, grey16, notes
+    assert [r["id"] for r in manifest["records"]] == ["grey16", "rotated", "wide"]  # staged: clear, grey16, …
     skipped = {s["file"]: s["reason"] for s in manifest["skipped"]}
-    assert sorted(skipped) == ["broken.png", "clear.png", "notes.jpg"]
+    assert sorted(skipped) == ["clear.png"]
     assert skipped["clear.png"].startswith("sha256 changed since staging (expected ")
     assert "skipped clear.png: sha256 changed" in capsys.readouterr().err
 

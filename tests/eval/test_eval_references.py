@@ -9,7 +9,8 @@ from eval_helpers import write_results
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from eval.images import load_rgb, to_tensor
-from eval.manifest import attach_style_sets, read_results
+from eval.manifest import attach_style_sets
+from sms.results import read_results
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import pytest
 from eval_helpers import write_results
 
 from eval.bootstrap import group_rng, mean_ci
-from eval.manifest import read_results
 from eval.registry import Direction, Pairing, load_all
 from eval.run import AGGREGATE_COLUMNS, evaluate, main
+from sms.results import read_results
 
 PER_IMAGE = ["lpips", "ssim", "psnr", "clip_score", "clip_style", "pickscore", "hf_ratio", "seconds_per_image"]
 
@@ -50,7 +50,7 @@ def test_every_registered_metric_conforms(full_run):
             assert row.metric not in per_image.columns and row.n == 3
             assert row.ci_low <= row.ci_high
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["sms/watercolor/ssim"] == pytest.approx(aggregate.set_index("metric").loc["ssim", "value"])
+    assert metrics["watercolor"]["ssim"] == pytest.approx(aggregate.set_index("metric").loc["ssim", "value"], rel=1e-5)
 
 
 def test_set_metric_values_and_artfid_identity(full_run):
@@ -117,8 +117,10 @@ def test_cli_writes_outputs(tmp_path, results, style_dir, standin_json):
     assert code == 0
     aggregate = pd.read_csv(tmp_path / "out" / "aggregate.csv")
     assert list(aggregate.columns) == AGGREGATE_COLUMNS and (aggregate.status == "ok").all()
-    assert set(json.loads((tmp_path / "out" / "metrics.json").read_text())) == {
-        "sms/watercolor/ssim", "sms/watercolor/psnr", "sms/watercolor/hf_ratio_gap"}
+    one_run = json.loads((tmp_path / "out" / "metrics.json").read_text())   # one run: style → metric
+    assert set(one_run) == {"watercolor"} and set(one_run["watercolor"]) == {"ssim", "psnr", "hf_ratio_gap"}
+    row = aggregate.set_index("metric").loc["psnr"]
+    assert one_run["watercolor"]["psnr"] == pytest.approx(row.value, rel=1e-5)
 
 
 def test_bootstrap_is_seeded_and_brackets_the_mean():

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sms.plugins import load_methods
+from workflow.discovery import load_methods
 
 load_methods()  # before collection: the conformance suite is parametrised over the registry
 

@@ -39,7 +39,7 @@ def plugin_dir(tmp_path_factory):
 
 def test_plugin_folder_registers_the_method(plugin_dir):
     from sms.method import methods
-    from sms.plugins import load_plugin_folder
+    from workflow.discovery import load_plugin_folder
 
     load_plugin_folder(plugin_dir)
     assert "toy" in methods.names()
@@ -47,7 +47,7 @@ def test_plugin_folder_registers_the_method(plugin_dir):
 
 
 def test_cli_lists_and_runs_the_plugin(plugin_dir, tmp_path, content_image, capsys):
-    from sms.cli import main
+    from workflow.cli import main
 
     assert main(["--plugins", str(plugin_dir), "methods"]) == 0
     listing = capsys.readouterr().out

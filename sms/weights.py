@@ -1,0 +1,78 @@
+"""Weight files without torch: which files a model reference consists of, their identity, their headers.
+
+Used by the sidecars and the config digest (a result follows the *contents* of its weights, not their
+paths) and by ``sms check`` (open every checkpoint and LoRA before any GPU time is spent).
+"""
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+from sms.hashing import sha256_file
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
+_STAND_IN_PREFIXES = ("tiny", "sd15-random")
+
+
+class WeightFileError(ValueError):
+    """A weight file that cannot be what it claims to be (truncated, not safetensors, wrong layout)."""
+
+
+def is_stand_in(reference: str) -> bool:
+    """'tiny', 'tiny:1', 'sd15-random', …: built from config with fixed seeds, no file."""
+    return reference.split(":", 1)[0] in _STAND_IN_PREFIXES and not Path(reference).expanduser().exists()
+
+
+def weight_files(reference: str | None) -> list[Path]:
+    """The files whose bytes define ``reference``: itself (a single file), every weight file of a diffusers
+    folder, nothing for a stand-in or a hub id (the hub pins those by revision)."""
+    if not reference or is_stand_in(reference):
+        return []
+    path = Path(reference).expanduser()
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in WEIGHT_SUFFIXES)
+    return []
+
+
+def reference_digest(reference: str | None) -> str | None:
+    """One sha256 over a reference's weight files (the file's own sha256 for a single file); for a
+    stand-in or hub id, the reference itself."""
+    if not reference:
+        return None
+    files = weight_files(reference)
+    if not files:
+        return reference
+    if len(files) == 1 and Path(reference).expanduser().is_file():
+        return sha256_file(files[0])
+    root = Path(reference).expanduser()
+    lines = "".join(f"{f.relative_to(root).as_posix()}\t{sha256_file(f)}\n" for f in files)
+    from sms.hashing import sha256_bytes
+
+    return sha256_bytes(lines.encode("utf-8"))
+
+
+def safetensors_header(path: str | Path) -> dict:
+    """The JSON header of a safetensors file (tensor name → dtype, shape, offsets), checked against the file
+    size so that a truncated download is caught without reading the payload."""
+    path = Path(path).expanduser()
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        raw = handle.read(8)
+        if len(raw) < 8:
+            raise WeightFileError(f"{path}: {size} bytes is too short for a safetensors file")
+        (header_len,) = struct.unpack("<Q", raw)
+        if header_len > min(size - 8, 100 << 20):
+            raise WeightFileError(f"{path}: not a safetensors file (header length {header_len:,} bytes)")
+        try:
+            header = json.loads(handle.read(header_len))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise WeightFileError(f"{path}: not a safetensors file (unreadable header: {error})") from None
+    ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
+    expected = 8 + header_len + max(ends, default=0)
+    if expected != size:
+        raise WeightFileError(f"{path}: header describes {expected:,} bytes, the file has {size:,} "
+                              "(truncated or damaged; download it again)")
+    return header

@@ -1,0 +1,164 @@
+"""The one command line: ``sms <command>``; every pipeline stage, stylising by hand, and the registries."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from workflow.errors import reported
+
+EPILOG = """examples:
+  sms check                                   validate the active profile of params.yaml, list every problem
+  dvc repro                                   the whole pipeline (each stage below is one `sms` command)
+  sms stylize --run sms                       one declared run of params.yaml, every style of the profile
+  sms stylize photos/ --model tiny --out out/ stylise a folder by hand (offline stand-in models)
+  sms stylize photo.jpg --method dds --profile official --out out/
+  sms metrics sms                             one run's numbers, per style (after `dvc repro`)
+  sms methods                                 registered methods and their profiles
+"""
+STAGE_HELP = {
+    "check": "validate the active profile: paths, files (headers), methods, settings, data sets",
+    "stage": "stage the content and style reference sets (hashed manifests) into data/staged/",
+    "prepare": "centre-crop and resize the content images into data/prepared/content/",
+    "evaluate": "compute every metric over the declared runs' results into reports/metrics/",
+    "report": "write tables, figures and report.md into reports/paper/",
+}
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=36)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sms", formatter_class=_formatter, epilog=EPILOG,
+                                     description="Style Matching Score (SMS, ICCV 2025), its baselines, metrics "
+                                                 "and the paper's pipeline.")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
+                        help="the experiment settings (default: ./params.yaml)")
+    parser.add_argument("--plugins", action="append", default=[], metavar="DIR",
+                        help="folder of extra method files to register (repeatable; also $SMS_PLUGINS)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    check = commands.add_parser("check", help=STAGE_HELP["check"], formatter_class=_formatter)
+    check.add_argument("--locks", type=Path, default=None, metavar="DIR",
+                       help="also write the weight files' sha256 into DIR (the pipeline's build/locks)")
+    for name in ("stage", "prepare", "evaluate", "report"):
+        commands.add_parser(name, help=STAGE_HELP[name], formatter_class=_formatter)
+    metrics = commands.add_parser("metrics", help="one run's metrics (style → metric) from the evaluate stage",
+                                  formatter_class=_formatter, epilog="example:\n  sms metrics sms")
+    metrics.add_argument("run", help="a run of params.yaml")
+    metrics.add_argument("--json", type=Path, default=None, metavar="FILE",
+                         help="write them as JSON (the pipeline's reports/metrics/runs/RUN.json) instead of printing")
+    _add_stylize(commands)
+    commands.add_parser("methods", help="list registered methods with their profiles and settings")
+    return parser
+
+
+def _add_stylize(commands) -> None:
+    stylize = commands.add_parser(
+        "stylize", help="stylise images: a declared run (--run) or files/folders by hand", formatter_class=_formatter,
+        epilog="examples:\n  sms stylize --run dds --shard 0/2      half of run `dds` (the other GPU: --shard 1/2)\n"
+               "  sms stylize photos/ --model tiny --out out/\n  sms stylize a.jpg --model ~/sd15.safetensors "
+               "--style-lora ~/watercolor.safetensors \\\n      --style-prompt 'watercolor style' --device cuda --out out/")
+    stylize.add_argument("images", nargs="*", type=Path, help="image files or folders (searched recursively)")
+    stylize.add_argument("--run", default=None, help="a run of params.yaml (the pipeline's stylise stage)")
+    stylize.add_argument("--out", type=Path, default=None, help="output folder (by hand)")
+    stylize.add_argument("--shard", default=None, help="i/n: process every n-th image starting at i")
+    stylize.add_argument("--no-progress", action="store_true", help="no progress bars")
+    by_hand = stylize.add_argument_group("by hand (ignored with --run: params.yaml decides)")
+    add = by_hand.add_argument
+    add("--method", default="sms", help="registered method (see `sms methods`)")
+    add("--profile", default=None, help="the method's named profile (default: its own)")
+    add("--set", action="append", default=[], metavar="KEY=JSON",
+        help="method setting, e.g. --set guidance_scale=7.5 (repeatable)")
+    add("--model", default="tiny", help="'tiny', hub id, diffusers folder or single .safetensors file")
+    add("--model-config", default=None, metavar="DIR", help="diffusers config folder for a non-SD-1.5 single file")
+    add("--style-base", default=None, help="style checkpoint if different from --model")
+    add("--style-base-config", default=None, metavar="DIR", help="config folder for a single-file --style-base")
+    add("--style-lora", default=None, help="style LoRA file (kohya/Civitai or diffusers)")
+    add("--lora-scale", type=float, default=0.8, help="style LoRA strength (default 0.8, as the release)")
+    add("--apply-text-encoder-lora", action="store_true", help="also apply the LoRA's text-encoder keys")
+    add("--style-prompt", default=None, help="the style's prompt, e.g. 'watercolor style' (required for real models)")
+    add("--caption", default="", help="content caption appended to the prompt")
+    add("--style-name", default="", help="style label written to the manifest")
+    add("--lambda", dest="lambda_identity", type=float, default=None, help="identity-loss weight λ")
+    add("--identity", default=None, help="identity loss: none, latent_mse, psr, psr_fixed, fft_lowpass, …")
+    add("--iters", type=int, default=None, help="iterations (default: the method's N)")
+    add("--resolution", type=int, default=None, help="short side in pixels (default 512; tiny: 64)")
+    add("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    add("--device", default="cpu", help="cpu, cuda, cuda:1, …")
+    add("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+        help="frozen UNet weights (LoRA and latents stay fp32); check a reduced precision first (README)")
+    add("--tf32", action="store_true", help="CUDA: fp32 UNet matmuls on TF32 tensor cores")
+    add("--channels-last", action="store_true", help="UNet activations in channels-last format")
+    add("--compile", nargs="?", const="default", default=None, metavar="MODE",
+        help="torch.compile the UNet(s); MODE e.g. reduce-overhead (CUDA graphs), max-autotune")
+    add("--preview-every", type=int, default=0, help="save a strip of intermediate decodes every N iterations")
+    add("--allow-pickle", action="store_true", help="allow .ckpt/.pt files (they can run code when loaded)")
+
+
+def _params(args):
+    from workflow.params import load_params
+
+    return load_params(args.params)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    with reported(f"sms {args.command}"):
+        if args.command in ("check", "stylize", "methods"):  # the others need no method (and no torch)
+            from workflow.discovery import load_methods
+
+            load_methods(args.plugins)
+        return _dispatch(args)
+
+
+def _dispatch(args) -> int:
+    from workflow import stages
+
+    if args.command == "methods":
+        return _list_methods()
+    if args.command == "stylize":
+        if args.run:
+            return stages.stylize(_params(args), args.run, args.shard, progress=not args.no_progress)
+        from workflow.by_hand import stylize_by_hand
+
+        return stylize_by_hand(args)
+    params = _params(args)
+    if args.command == "check":
+        identities = stages.check(params, locks=args.locks)
+        print(f"profile {params.profile_name!r}: {len(params.runs)} runs × {len(params.styles)} styles resolve; "
+              f"every path, weight file and data set checked ({len(identities)} weight references).")
+        return 0
+    if args.command == "report":
+        return stages.report(params)
+    if args.command == "metrics":
+        return _show_metrics(stages.run_metrics(params, args.run), args.json)
+    getattr(stages, args.command)(params)
+    return 0
+
+
+def _show_metrics(found: dict[str, dict[str, float]], json_path: Path | None) -> int:
+    if json_path is not None:
+        from sms.outputs import atomic_write_json
+
+        atomic_write_json(json_path, found)
+        return 0
+    for style, values in found.items():
+        print(f"{style}: " + ", ".join(f"{metric} {value:g}" for metric, value in sorted(values.items())))
+    return 0
+
+
+def _list_methods() -> int:
+    from sms.method import methods
+
+    import dataclasses
+
+    for name in methods.names():
+        cls = methods.get(name)
+        print(f"{name:12s} profiles: {', '.join(sorted(cls.profiles))} (default {cls.default_profile})")
+        print(f"{'':12s} settings: {', '.join(field.name for field in dataclasses.fields(cls.Config))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

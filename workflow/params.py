@@ -1,0 +1,114 @@
+"""``params.yaml`` read, validated and resolved: the active profile, and each (run, style) as a RunConfig.
+
+This is the one place that turns the declarations into library objects; stages, ``sms check`` and the
+tests all go through :func:`load_params` and :meth:`Params.run_config`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from workflow.errors import UserError
+from workflow.schema import validate
+
+DEFAULT_PARAMS = Path("params.yaml")
+SPEED_OPTIONS = ("tf32", "channels_last", "compile", "compile_mode")  # optional ModelSpec keys of `stylize`
+
+
+@dataclass
+class Params:
+    raw: dict[str, Any]
+    path: Path
+
+    @property
+    def profile_name(self) -> str:
+        return self.raw["profile"]
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        return self.raw["profiles"][self.profile_name]
+
+    @property
+    def seed(self) -> int:
+        return self.raw["seed"]
+
+    @property
+    def runs(self) -> dict[str, dict]:
+        return self.raw["runs"]
+
+    @property
+    def stylize(self) -> dict[str, Any]:
+        return self.profile["stylize"]
+
+    @property
+    def styles(self) -> dict[str, dict]:
+        return self.profile["styles"]
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.profile.get("metrics") or {}
+
+    @property
+    def metrics_device(self) -> str:
+        return self.metrics.get("device") or self.stylize["device"]
+
+    def run(self, name: str) -> dict:
+        if name not in self.runs:
+            from sms.registry import closest
+
+            raise UserError(f"no run {name!r} in {self.path}: runs are {', '.join(self.runs)}.{closest(name, self.runs)}"
+                            " Declare it under `runs:` (method, set, loop, tables) or pick one of those.")
+        return self.runs[name]
+
+    def model_spec(self, style_name: str, **overrides: Any):
+        from sms.models.stack import ModelSpec
+
+        settings, style = self.stylize, self.styles[style_name]
+        return ModelSpec(base=settings["model"], single_file_config=settings.get("model_config"),
+                         style_base=style.get("style_base"), style_base_config=style.get("style_base_config"),
+                         style_lora=style.get("lora"), lora_scale=style.get("lora_scale", 0.8),
+                         apply_text_encoder_lora=style.get("apply_text_encoder_lora", False),
+                         dtype=settings.get("dtype", "float32"), device=settings["device"],
+                         **{key: settings[key] for key in SPEED_OPTIONS if key in settings}, **overrides)
+
+    def run_config(self, run_name: str, style_name: str):
+        """The RunConfig of one (run, style) cell: profile < style < the run's own `loop` and `set`."""
+        from sms.config import RunConfig, deep_merge
+        from sms.method import Prompts
+
+        entry, style = self.run(run_name), self.styles[style_name]
+        loop = {"seed": self.seed, "resolution": self.stylize["resolution"], "lambda_identity": style["lambda"]}
+        if self.stylize.get("iters"):
+            loop["iters"] = self.stylize["iters"]
+        return RunConfig(method=entry["method"], profile=entry.get("profile"), prompts=Prompts(style=style["prompt"]),
+                         model=self.model_spec(style_name), loop_overrides=deep_merge(loop, entry.get("loop") or {}),
+                         method_overrides=dict(entry.get("set") or {}))
+
+    def weight_references(self) -> dict[str, str]:
+        """label → model/LoRA reference of every weight the active profile uses (files, folders, hub ids)."""
+        found = {"stylize.model": self.stylize["model"]}
+        for name, style in self.styles.items():
+            for key in ("style_base", "lora"):
+                if style.get(key):
+                    found[f"styles.{name}.{key}"] = style[key]
+        return found
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
+    """Read and validate ``path``; every problem is listed in one UserError (exit 2)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} not found. Run from the suite's folder (where params.yaml is) or pass --params FILE.")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise UserError(f"{path} is not valid YAML: {error}") from None
+    problems = validate(raw, path.resolve().parent)
+    if problems:
+        listed = "\n  - ".join(problems)
+        raise UserError(f"{path} has {len(problems)} problem(s):\n  - {listed}\nFix them and rerun (`sms check` "
+                        "lists them without running anything).")
+    return Params(raw, path)

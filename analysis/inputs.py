@@ -2,8 +2,7 @@
 
 Which runs the report shows, and under which row label, is data: each run of params.yaml ``runs`` names
 the tables it is a row of (``tables: {<table>: <label>}``). Rows of runs params.yaml does not declare are
-ignored. The metric tables are ``aggregate.csv``/``per_image.csv`` of every run (``<metrics>/<run>/``, as
-``sms evaluate`` writes them) and/or one combined pair in ``<metrics>/`` itself.
+ignored. The metric tables are the evaluate stage's ``<metrics>/aggregate.csv`` and ``per_image.csv``.
 
 Every reader tolerates absence: a missing file or run becomes a note that the report prints, never a crash.
 """
@@ -88,15 +87,11 @@ class Inputs:
             self.style_lambda[str(name)] = float(value) if value is not None else DEFAULT_LAMBDA
 
     def _read_metrics(self, name: str) -> pd.DataFrame | None:
-        """One metric table from ``<metrics>/<run>/<name>`` (one per run) and/or ``<metrics>/<name>``."""
-        paths = [path for path in (self.metrics_dir / name, *sorted(self.metrics_dir.glob(f"*/{name}")))
-                 if path.is_file()]
-        if not paths:
-            self.problems.append(f"{name} not found in {self.metrics_dir} nor its <run>/ folders: its numbers "
-                                 "are shown as — (run the `metrics` stage)")
+        path = self.metrics_dir / name
+        if not path.is_file():
+            self.problems.append(f"{path} not found: its numbers are shown as — (run the `evaluate` stage)")
             return None
-        frames = [frame for frame in map(self._read_csv, paths) if frame is not None]
-        return pd.concat(frames, ignore_index=True) if frames else None
+        return self._read_csv(path)
 
     def _read_csv(self, path: Path) -> pd.DataFrame | None:
         try:

@@ -124,7 +124,8 @@ def ablation_table(inputs: Inputs) -> Table:
                    Column("lpips", "LPIPS ↓"), Column("artfid", "ArtFID ↓"), Column("fid_art", "FID_art ↓"),
                    Column("clip_style", "CLIP style ↑"), Column("paper_lpips", "paper LPIPS ↓"),
                    Column("paper_artfid", "paper ArtFID ↓")])
-    slots = inputs.tagged("ablation")
+    order = list(paper.ABLATION)   # the paper's row order for its variants; other tagged runs after them
+    slots = sorted(inputs.tagged("ablation"), key=lambda s: order.index(s.label) if s.label in order else len(order))
     for style in inputs.styles:
         for slot in slots:
             table.add(slot.label, slot.run, style, *_cells(inputs, slot.run, style, metrics),

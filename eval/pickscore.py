@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from eval.images import load_rgb
 from eval.registry import METRICS, Direction, Pairing, PerImageMetric
 from eval.weights import MetricUnavailable, MetricWeights, require_dir
+from sms.models.quiet import quiet_loading
 from sms.results import Sample
 
 
@@ -34,8 +35,9 @@ class PickScore(PerImageMetric):
         folder = require_dir(self.weights.pickscore, "PickScore model folder (PickScore_v1)", "pickscore")
         processor_folder = self.weights.pickscore_processor or folder
         try:
-            self.model = AutoModel.from_pretrained(folder, local_files_only=True).eval().to(self.target_device)
-            self.processor = AutoProcessor.from_pretrained(processor_folder, local_files_only=True)
+            with quiet_loading():
+                self.model = AutoModel.from_pretrained(folder, local_files_only=True).eval().to(self.target_device)
+                self.processor = AutoProcessor.from_pretrained(processor_folder, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise MetricUnavailable(
                 f"PickScore: cannot load model from {folder} / processor from {processor_folder}: {exc}"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -83,7 +84,12 @@ def _clip(path: Path, config: Path, seed: int) -> None:
     config.write_text(json.dumps(STANDIN_CLIP_CONFIG, indent=2, sort_keys=True) + "\n")
     open_clip.add_model_config(config)
     _seed(seed, 1)
-    torch.save(open_clip.create_model(STANDIN_CLIP).state_dict(), path)
+    logging.disable(logging.WARNING)  # open_clip warns that the model is random: here that is the point
+    try:
+        model = open_clip.create_model(STANDIN_CLIP)
+    finally:
+        logging.disable(logging.NOTSET)
+    torch.save(model.state_dict(), path)
 
 
 def _calibration_images(generator: torch.Generator, n: int, size: int) -> torch.Tensor:
@@ -134,6 +140,8 @@ def clip_tokenizer():
 def _pickscore(folder: Path, seed: int) -> None:
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
+    from sms.models.quiet import quiet_loading
+
     if folder.exists():
         shutil.rmtree(folder)  # no stale files from another transformers version
     tower = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 1, "num_attention_heads": 2}
@@ -143,7 +151,8 @@ def _pickscore(folder: Path, seed: int) -> None:
         projection_dim=16,
     )
     _seed(seed, 2)
-    CLIPModel(config).save_pretrained(folder)
+    with quiet_loading():
+        CLIPModel(config).save_pretrained(folder)
     image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     CLIPProcessor(image_processor=image_processor, tokenizer=clip_tokenizer()).save_pretrained(folder)
 

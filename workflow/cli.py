@@ -149,9 +149,9 @@ def _show_metrics(found: dict[str, dict[str, float]], json_path: Path | None) ->
 
 
 def _list_methods() -> int:
-    from sms.method import methods
-
     import dataclasses
+
+    from sms.method import methods
 
     for name in methods.names():
         cls = methods.get(name)

@@ -8,11 +8,9 @@ second `dvc repro` recomputes nothing; replacing a LoRA in place recomputes exac
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
-
 from rehearsal_files import fabricate
 from rehearsal_project import ROOT, environment, make_project, run, stages_run
 

@@ -72,8 +72,8 @@ def test_check_lists_every_missing_file_of_the_paper_profile_at_once(tmp_path):
 
 def test_truncated_and_foreign_weight_files_are_named(tmp_path):
     truncated, foreign = tmp_path / "lora.safetensors", tmp_path / "base.safetensors"
-    from safetensors.torch import save_file
     import torch
+    from safetensors.torch import save_file
 
     save_file({"lora_unet_x.lora_down.weight": torch.zeros(4, 768)}, str(truncated))
     truncated.write_bytes(truncated.read_bytes()[:-100])
@@ -144,3 +144,15 @@ def test_cli_speed_options_reach_the_model_spec():
     assert (fast.dtype, fast.tf32, fast.channels_last, fast.compile, fast.compile_mode) == \
         ("bfloat16", True, True, True, "reduce-overhead")
     assert spec("--compile").compile and spec("--compile").compile_mode is None
+
+
+def test_a_div2k_zip_with_the_wrong_checksum_names_the_setting_that_accepts_it(tmp_path):
+    archive = tmp_path / "DIV2K_valid_HR.zip"
+    archive.write_bytes(b"PK\x05\x06" + b"\0" * 18)   # an empty zip: not the official archive
+
+    def change(params):
+        params["profile"] = "paper"
+        params["profiles"]["paper"]["content"]["zip"] = str(archive)
+    done = sms("--params", str(params_file(tmp_path, change)), "stage", cwd=tmp_path)
+    user_error(done, "checksum mismatch", "content.sha256")
+    assert "--allow-download" not in done.stderr

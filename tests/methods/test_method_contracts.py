@@ -100,10 +100,23 @@ def test_vsd_step_equals_sms_without_relevance(tiny_stack, prompts, latents):
 
 def test_vsd_run_equals_sms_with_r_one_and_lambda_zero(run_method):
     vsd = run_method("vsd", "official", iters=2)
-    sms = run_method("sms", "official", iters=2, method_overrides={"relevance": False, "t_sampler": "uniform"},
-                     loop_overrides={"identity": "none", "lambda_identity": 0.0})
+    release_vsd_fake = {"t_sampler": "uniform", "t_sampler_options": {"min_ratio": 0.02, "max_ratio": 0.98}}
+    sms = run_method("sms", "official", iters=2, loop_overrides={"identity": "none", "lambda_identity": 0.0},
+                     method_overrides={"relevance": False, "t_sampler": "uniform", "fake": release_vsd_fake})
     assert vsd.result.image.tobytes() == sms.result.image.tobytes()
     assert dataclasses.asdict(vsd.result.trace) == dataclasses.asdict(sms.result.trace)
+
+
+def test_vsd_official_trains_its_fake_score_over_the_releases_range(tiny_stack, prompts, latents):
+    """The release narrows the fake update to t ∈ [21, 499] only for method="sms"; vsd keeps [21, 979]."""
+    def fake_timesteps(name):
+        method = build(name, tiny_stack, prompts, "official")
+        return [method.draw_timestep(state_for(*latents, seed=seed), "fake_t", method.fake_sampler).t
+                for seed in range(300)]
+
+    vsd, sms = fake_timesteps("vsd"), fake_timesteps("sms")
+    assert min(vsd) >= 21 and max(vsd) <= 979 and sum(t > 499 for t in vsd) > 100   # about half above 499
+    assert min(sms) >= 21 and max(sms) <= 499
 
 
 def test_common_random_numbers_across_methods(run_method):

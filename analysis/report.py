@@ -182,7 +182,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("reports/paper"))
     parser.add_argument("--tile", type=int, help="grid cell size in px (default: content size, 64–256)")
     parser.add_argument("--grid-rows", type=int, default=6, help="content images per grid (default 6)")
-    parser.add_argument("--rapsd-size", type=int, help="square size before the FFT (default: content size)")
+    parser.add_argument("--rapsd-size", type=int, help="side of the centred square crop, resized, before the FFT (default: content size)")
     args = parser.parse_args(argv)
     for name in ("tile", "grid_rows", "rapsd_size"):
         if getattr(args, name) is not None and getattr(args, name) < 1:

@@ -1,7 +1,12 @@
 """CLIP score (text↔image) and CLIP style similarity (image↔style set) with open_clip and local weights.
 
 Computed from open_clip's own embeddings, not torchmetrics' CLIPScore (which needs transformers' CLIP
-and breaks on transformers 5, torchmetrics#3407); the definition is the same: max(100·cos, 0).
+and breaks on transformers 5, torchmetrics#3407), but with its aggregate: torchmetrics scores a set as
+max(mean_i 100·cos_i, 0), the clip applied once to the mean. Hessel et al.'s per-image clip
+(mean_i max(100·cos_i, 0)) is larger as soon as one cosine is negative: [−10, 30] gives 10 vs 15.
+:class:`CLIPScore` therefore yields 100·cos unclipped per image, and the runner's mean of them is
+torchmetrics' score whenever that mean is positive (a negative mean, which torchmetrics reports as 0,
+is reported as is: it flags a broken pairing instead of hiding it).
 """
 from __future__ import annotations
 
@@ -72,7 +77,7 @@ def load_open_clip(weights: MetricWeights, device: torch.device) -> OpenClip:
 
 @METRICS.register("clip_score")
 class CLIPScore(PerImageMetric):
-    """max(100·cos(E_image(stylised), E_text(prompt)), 0)."""
+    """100·cos(E_image(stylised), E_text(prompt)) per image, unclipped (module docstring: the aggregate)."""
 
     direction = Direction.HIGHER
     pairing = Pairing.PROMPT
@@ -86,10 +91,10 @@ class CLIPScore(PerImageMetric):
         with torch.inference_mode():
             image = self.clip.encode_images([s.output for s in samples])
             text = self.clip.encode_texts([s.prompt for s in samples])
-        return (100 * (image * text).sum(-1)).clamp(min=0).cpu()
+        return (100 * (image * text).sum(-1)).cpu()
 
     def definition(self) -> str:
-        return self.clip.definition
+        return f"{self.clip.definition}/100cos-unclipped"
 
 
 @METRICS.register("clip_style")

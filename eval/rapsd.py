@@ -2,8 +2,14 @@
 
 P = |fftshift(fft2(x))|² / (M·N), averaged over rings of integer radius r = round(√(x²+y²)) for
 r < L/2 with L = max(M, N); frequencies are ``fftfreq(L)[r]`` in cycles/pixel. Every preprocessing
-step the paper leaves unstated (grey conversion, mean removal, square resize, normalisation) is an
+step the paper leaves unstated (grey conversion, mean removal, working size, normalisation) is an
 explicit option of :func:`image_spectrum`.
+
+Images are cropped to their largest centred square before anything else (:func:`centre_square`). The ring
+radius counts FFT bins, so on an M×N field with M ≠ N one bin is 1/M cycles/pixel on one axis and 1/N on the
+other: neither pysteps' native rings nor a stretch to a square keep a frequency on one ring. A crop keeps
+every frequency where it was (a resize then multiplies all of them alike, by side/size) at the cost of the
+margins of the long side.
 """
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from typing import Iterable, Union
 
 import numpy as np
 from PIL import Image
+
+from sms.images import decode_rgb, to_rgb
 
 ImageLike = Union[Image.Image, str, Path, np.ndarray]
 
@@ -44,14 +52,15 @@ def rapsd(field: np.ndarray, *, normalize: bool = False) -> tuple[np.ndarray, np
 
 
 def load_image_array(image: ImageLike) -> np.ndarray:
-    """An HxW or HxWx3 float64 array in [0, 1] from a PIL image, a path, or a uint8/float array."""
+    """An HxW or HxWx3 float64 array in [0, 1] from a PIL image, a path, or a uint8/float array.
+
+    Paths and PIL images go through the suite's decoder (:mod:`sms.images`: EXIF orientation, alpha on
+    white, 16-bit rescaled), so a spectrum sees the same pixels as every other metric.
+    """
     if isinstance(image, (str, Path)):
-        with Image.open(image) as opened:
-            image = opened.convert("RGB")
+        image = decode_rgb(image)
     if isinstance(image, Image.Image):
-        if image.mode not in ("L", "RGB"):
-            image = image.convert("RGB")
-        image = np.asarray(image)
+        image = np.asarray(to_rgb(image))
     array = np.asarray(image)
     if array.dtype == np.uint8:
         array = array.astype(np.float64) / 255.0
@@ -62,6 +71,19 @@ def load_image_array(image: ImageLike) -> np.ndarray:
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] == 3)):
         raise ValueError(f"expected an HxW or HxWx3 image, got shape {array.shape}")
     return array
+
+
+def centre_square(array: np.ndarray) -> np.ndarray:
+    """The largest centred square of an HxW(xC) array (the long side loses ⌊d/2⌋ first, ⌈d/2⌉ last)."""
+    height, width = array.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return array[top:top + side, left:left + side]
+
+
+def preprocessing_rule(size: int | None) -> str:
+    """The geometric rule of :func:`image_spectrum` as it appears in definition ids."""
+    return "centre-square-native" if size is None else f"centre-square-{size}-bicubic"
 
 
 def _resize_square(channel: np.ndarray, size: int) -> np.ndarray:
@@ -80,10 +102,11 @@ def image_spectrum(
     """RAPSD of one image with explicit preprocessing.
 
     grey: ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B); without it, a colour image gives the mean of its
-    per-channel spectra. remove_mean: subtract each channel's mean (removes the DC ring). size: square
-    bicubic resize to size×size (None keeps the image's own shape). normalize: spectrum sums to 1.
+    per-channel spectra. remove_mean: subtract each channel's mean (removes the DC ring). size: the
+    largest centred square is resized (bicubic) to size×size; None keeps that square's own size
+    (:func:`preprocessing_rule` names the rule). normalize: spectrum sums to 1.
     """
-    array = load_image_array(image)
+    array = centre_square(load_image_array(image))
     if array.ndim == 3 and grey:
         array = array @ LUMA_601
     channels = [array] if array.ndim == 2 else [array[..., c] for c in range(array.shape[-1])]

@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from eval.rapsd import high_frequency_ratio, image_spectrum
+from eval.rapsd import high_frequency_ratio, image_spectrum, preprocessing_rule
 from eval.registry import METRICS, Direction, Pairing, PerImageMetric
 from eval.weights import MetricWeights
 from sms.results import Sample
@@ -15,7 +15,8 @@ from sms.results import Sample
 
 @METRICS.register("hf_ratio")
 class HighFrequencyRatio(PerImageMetric):
-    """Share of RAPSD power at ≥ cutoff cycles/pixel (grey luma, mean removed, square bicubic resize)."""
+    """Share of RAPSD power at ≥ cutoff cycles/pixel (grey luma, mean removed, largest centred square
+    resized bicubic to size², so cycles/pixel are those of the size² grid)."""
 
     direction = Direction.NONE
     pairing = Pairing.OUTPUT
@@ -35,8 +36,7 @@ class HighFrequencyRatio(PerImageMetric):
         return torch.tensor([self.ratio(s.output) for s in samples], dtype=torch.float64)
 
     def definition(self) -> str:
-        size = "native" if self.size is None else f"{self.size}sq-bicubic"
-        return f"rapsd-pysteps-luma601-meanremoved-{size}/hf>={self.cutoff:g}cpp"
+        return f"rapsd-pysteps-luma601-meanremoved-{preprocessing_rule(self.size)}/hf>={self.cutoff:g}cpp"
 
 
 @METRICS.register("hf_ratio_gap")

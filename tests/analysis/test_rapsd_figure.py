@@ -11,6 +11,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from analysis.rapsd import FREQ_LABEL, HIGH_MIN, LOW_MAX, POWER_LABEL, compute_domains, plot_rapsd
+from eval.rapsd import high_frequency_ratio
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = 32
@@ -60,6 +61,7 @@ def test_the_script_writes_a_png_and_the_curves_as_csv(domains, tmp_path):
             for d in ("noise", "smooth")}
     assert high["smooth"] < 0.1 * high["noise"]  # blurring removes high-frequency power
     assert "smooth: n=3" in result.stdout
+    assert f"preprocessing: centre-square-{SIZE}-bicubic;" in result.stdout
 
 
 def test_plot_rapsd_draws_three_panels_with_their_scales_labels_and_bands(domains, tmp_path):
@@ -90,3 +92,16 @@ def test_an_empty_domain_folder_is_a_clear_error(domains, tmp_path, capsys):
     assert main(argv) == 2
     assert f"error: no images in {tmp_path / 'empty'} (domain 'b')" in capsys.readouterr().err
     assert not (tmp_path / "f.png").exists()
+
+
+def test_non_square_images_are_cropped_to_the_centre_square_not_stretched(tmp_path):
+    folder = tmp_path / "ring"
+    folder.mkdir()
+    y, x = np.mgrid[:64, :128]
+    ring = np.round(127.5 + 127.5 * np.cos(2 * np.pi * 0.125 * np.hypot(y - 32, x - 64))).astype(np.uint8)
+    Image.fromarray(ring).save(folder / "wide.png")
+    Image.fromarray(ring.T.copy()).save(folder / "tall.png")
+    spectrum = compute_domains([folder], ["ring"], size=64)["ring"]
+    assert spectrum.n == 2
+    assert spectrum.freq[np.argmax(spectrum.mean)] == pytest.approx(0.125, abs=1 / 64)
+    assert high_frequency_ratio(spectrum.mean, spectrum.freq, cutoff=HIGH_MIN) < 0.01  # stretched to 64²: 0.16

@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eval.rapsd import DomainSpectrum, domain_spectrum, high_frequency_ratio, image_spectrum, rapsd
+from eval.rapsd import (
+    DomainSpectrum,
+    centre_square,
+    domain_spectrum,
+    high_frequency_ratio,
+    image_spectrum,
+    load_image_array,
+    rapsd,
+)
 
 
 def power_law_field(beta: float, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -116,3 +124,61 @@ def test_high_frequency_ratio():
     white, wfreq = rapsd(np.random.default_rng(6).normal(size=(128, 128)))
     smooth, sfreq = rapsd(power_law_field(3.0, 128, np.random.default_rng(7)))
     assert high_frequency_ratio(smooth, sfreq) < 0.01 < high_frequency_ratio(white, wfreq)
+
+
+def centred_wave(shape: tuple[int, int], kind: str, freq: float = 0.125) -> np.ndarray:
+    """A ring or plane wave at ``freq`` cycles/pixel in [0, 1], phase zero at the image centre."""
+    height, width = shape
+    y, x = np.mgrid[:height, :width]
+    distance = {"ring": np.hypot(y - height / 2, x - width / 2), "rows": y - height / 2, "columns": x - width / 2}
+    return 0.5 + 0.5 * np.cos(2 * np.pi * freq * distance[kind])
+
+
+@pytest.mark.parametrize("kind", ["ring", "rows", "columns"])
+@pytest.mark.parametrize("shape", [(256, 512), (512, 256), (300, 600), (600, 300)])
+def test_non_square_images_keep_their_frequencies(shape, kind):
+    side = min(shape)
+    for size in (256, None):
+        bins = size or side  # the working grid: a resize multiplies every frequency by side/size
+        power, freq = image_spectrum(centred_wave(shape, kind), size=size)
+        square_power, square_freq = image_spectrum(centred_wave((side, side), kind), size=size)
+        assert len(freq) == bins // 2
+        assert freq[np.argmax(power)] * bins / side == pytest.approx(0.125, abs=1 / side)  # ± one working bin
+        square_ratio = high_frequency_ratio(square_power, square_freq)
+        assert square_ratio < 0.01
+        assert high_frequency_ratio(power, freq) == pytest.approx(square_ratio, abs=1e-9)
+
+
+def test_centre_square_crops_the_long_side_evenly():
+    image = np.arange(5 * 8 * 3).reshape(5, 8, 3)
+    np.testing.assert_array_equal(centre_square(image), image[:, 1:6])
+    np.testing.assert_array_equal(centre_square(image.transpose(1, 0, 2)), image.transpose(1, 0, 2)[1:6])
+    np.testing.assert_array_equal(centre_square(image[:, :5]), image[:, :5])
+
+
+def test_images_are_decoded_by_the_suite_decoder(tmp_path):
+    from sms.images import decode_rgb
+
+    rgba = np.random.default_rng(8).integers(0, 256, size=(32, 32, 4), dtype=np.uint8)
+    rgba[:, :16, 3] = 0  # transparent left half: white once composited, random colours if alpha is dropped
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "alpha.png")
+    expected = np.asarray(decode_rgb(tmp_path / "alpha.png"), dtype=np.float64) / 255
+    assert np.all(expected[:, :16] == 1.0)
+    np.testing.assert_array_equal(load_image_array(tmp_path / "alpha.png"), expected)
+    np.testing.assert_array_equal(load_image_array(Image.fromarray(rgba, mode="RGBA")), expected)
+
+
+def test_hf_ratio_definition_names_the_crop_rule_and_scores_non_square_outputs(tmp_path):
+    from eval.spectral import HighFrequencyRatio, HighFrequencyRatioGap
+
+    assert HighFrequencyRatio().definition() == "rapsd-pysteps-luma601-meanremoved-centre-square-256-bicubic/hf>=0.25cpp"
+    assert HighFrequencyRatio(size=None).definition() == "rapsd-pysteps-luma601-meanremoved-centre-square-native/hf>=0.25cpp"
+    assert HighFrequencyRatioGap(cutoff=0.3).definition() == (
+        "rapsd-pysteps-luma601-meanremoved-centre-square-256-bicubic/hf>=0.3cpp/abs-gap-to-style-set-mean")
+    for name, shape in [("wide", (300, 600)), ("tall", (600, 300)), ("square", (300, 300))]:
+        Image.fromarray((centred_wave(shape, "ring") * 255).round().astype(np.uint8)).save(tmp_path / f"{name}.png")
+    metric = HighFrequencyRatio()
+    square = metric.ratio(tmp_path / "square.png")
+    assert square < 0.01
+    assert metric.ratio(tmp_path / "wide.png") == pytest.approx(square, abs=1e-9)
+    assert metric.ratio(tmp_path / "tall.png") == pytest.approx(square, abs=1e-9)

@@ -45,7 +45,10 @@ class DeltaDenoisingScore(ScoreDistillation):
     - ``official`` — the DDS notebook: CFG-D 7.5; t ~ randint(50, 949); SGD lr 0.1 on
       2000·Σ(z·sg(g))/(H·W) (LoopConfig ``grad_numerator=2000``: effective step ≈ 0.049·g at 64×64),
       weight decay 0, constant lr, 200 steps; init from the VAE posterior **mean**; no identity loss.
-      The notebook runs fp16 autocast; the suite computes in the model stack's dtype.
+      The notebook runs fp16 autocast; the suite computes in the model stack's dtype. The notebook's
+      ``load_512`` also centre-crops the input to a square before resizing it to 512×512; the suite does not
+      crop (a choice): every method sees the whole image at its aspect ratio, short side → resolution
+      (spec §1), so the methods' results stay comparable pixel for pixel and cover the source image.
     - ``harmonised`` (default) — SMS's optimiser, step budget, ANS timesteps and seeds, no identity loss.
     """
 

@@ -39,7 +39,7 @@ def stochastic_latent(x: torch.Tensor, z_t: torch.Tensor, eps_hat: torch.Tensor,
 
 @dataclass
 class PDSConfig(PriorConfig):
-    guidance_scale: float = 100.0   # CFG-D (pds.py config default; 50 in the authors' 2-D notebook)
+    guidance_scale: float = 100.0   # CFG-D: pds.py's config default (the authors' 2-D notebook uses 50; see Profiles)
     exact_posterior: bool = False   # False: the release's single-step β quirk; True: the exact two-step form
 
 
@@ -51,7 +51,10 @@ class PosteriorDistillationSampling(ScoreDistillation):
     - ``official`` — pds.py: CFG-D 100; t on the 500-step grid with idx ∈ [10, 490) ⇒ t ∈ [21, 979] (sampler
       "uniform"), t′ = previous grid point; AdamW lr 0.1 (PyTorch default weight decay 0.01), 500 steps;
       init from the source latent (VAE sample); no identity loss. The reference states no lr schedule:
-      constant. pds.py reduces with ½·sum/batch, the loop with ½·mean: a constant factor AdamW ignores.
+      constant. pds.py reduces with ½·mean/batch (``F.mse_loss`` mean, divided by the batch size), which at
+      batch 1 is the loop's ½·mean: the same gradient g/numel(z).
+      CFG-D 100 is a choice: pds.py's ``PDSConfig`` default, the reference this profile follows throughout;
+      the authors' 2-D playground notebook sets 50 (``set: {guidance_scale: 50}`` for the notebook's value).
     - ``harmonised`` (default) — SMS's optimiser, step budget, ANS timesteps and seeds, no identity loss.
     """
 

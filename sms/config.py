@@ -37,6 +37,10 @@ class LoopConfig:
     lambda_identity: float = 5e-4          # λ; 0 disables the identity loss
     init: str = "sample"                   # sample | mean of the VAE posterior
     resolution: int = 512                  # short side in pixels, aspect kept
+    # "release" reproduces stylize.py (sms.deviations): int(side·scale) without antialias; the last 50-step
+    # preview, 8-bit by truncation, via 256 px on the short side
+    input_resize: str = "suite"            # suite | release
+    output_image: str = "suite"            # suite | release
     seed: int = 0
     preview_every: int = 0                 # 0: no preview strip
 

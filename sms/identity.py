@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from sms.registry import Registry
-from sms.spectrum import fixed_threshold, progressive_threshold, spectrum_loss
+from sms.spectrum import fixed_threshold, progressive_threshold, release_threshold, spectrum_loss
 
 identity_losses: Registry = Registry("identity loss")
 
@@ -40,12 +40,19 @@ class LatentMSE(IdentityLoss):
 @identity_losses.register("psr")
 @dataclass
 class ProgressiveSpectrum(IdentityLoss):
-    """PSR (spec §6): DCT low-pass with k = ⌊t/500·(h + w − 2)⌋, L1 by default."""
+    """PSR (spec §6): DCT low-pass with k = ⌊t/500·(h + w − 2)⌋, L1 by default.
+
+    ``sides="ww"`` reproduces the release's threshold, computed with the width for both sides
+    (sms.deviations: ``psr_true_sides``)."""
 
     norm: str = "l1"
+    sides: str = "hw"
 
     def __call__(self, z, z_src, t):
-        return spectrum_loss(z, z_src, progressive_threshold(t, z.shape[-2], z.shape[-1]), self.norm)
+        thresholds = {"hw": progressive_threshold, "ww": release_threshold}
+        if self.sides not in thresholds:
+            raise ValueError(f"unknown PSR sides {self.sides!r}; use 'hw' (true h and w) or 'ww' (the release's)")
+        return spectrum_loss(z, z_src, thresholds[self.sides](t, z.shape[-2], z.shape[-1]), self.norm)
 
 
 @identity_losses.register("psr_fixed")

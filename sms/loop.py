@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from sms.config import LoopConfig, ResolvedRun
 from sms.identity import build_identity_loss
-from sms.image_tensors import image_to_tensor, tensor_to_image, working_size
+from sms.image_tensors import RELEASE_PREVIEW_EVERY, input_tensor, release_saved_image, tensor_to_image
 from sms.method import ScoreDistillation, StepState
 from sms.models.stack import ModelStack
 from sms.rng import VAE_STEP, RandomStreams
@@ -102,6 +102,29 @@ def decode(models: ModelStack, z: torch.Tensor) -> torch.Tensor:
     return (vae.decode((z / vae.config.scaling_factor).to(vae.dtype)).sample.float() + 1) / 2
 
 
+class _SavedLatent:
+    """Which latent becomes the result: the final one (suite), or the release's last 50-step preview, saved
+    through its 256 px preview path (``output_image="release"``, sms.deviations: ``output_image``)."""
+
+    def __init__(self, rule: str, iters: int):
+        if rule not in ("suite", "release"):
+            raise ValueError(f"unknown output_image {rule!r}; use 'suite' or 'release'")
+        if rule == "release" and iters < RELEASE_PREVIEW_EVERY:
+            raise ValueError(f"output_image='release' saves the last {RELEASE_PREVIEW_EVERY}-iteration preview, so it "
+                             f"needs iters ≥ {RELEASE_PREVIEW_EVERY} (the release fails without one); got {iters}")
+        self.rule = rule
+        self.preview: torch.Tensor | None = None
+
+    def offer(self, step: int, z: torch.Tensor) -> None:
+        if self.rule == "release" and (step + 1) % RELEASE_PREVIEW_EVERY == 0:
+            self.preview = z.detach().clone()
+
+    def image(self, models: ModelStack, z: torch.Tensor, size: tuple[int, int]) -> Image.Image:
+        if self.rule == "release":
+            return release_saved_image(decode(models, self.preview), size)
+        return tensor_to_image(decode(models, z.detach()), size)
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -116,12 +139,12 @@ def stylize_image(image: Image.Image, image_id: str, models: ModelStack, run: Re
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
     streams = streams or RandomStreams(loop.seed, image_id)
-    size = working_size(image.width, image.height, loop.resolution)
-    z_src = encode(models, image_to_tensor(image, size), streams, loop.init)
+    z_src = encode(models, input_tensor(image, loop.resolution, loop.input_resize), streams, loop.init)
     method: ScoreDistillation = run.method_cls(run.method_config, models, run.run.prompts)
     method.begin(streams)
     identity = build_identity_loss(loop.identity, **loop.identity_options)
     z = z_src.clone().requires_grad_(True)
+    saved = _SavedLatent(loop.output_image, loop.iters)
     optimizer, scheduler = make_optimizer(z, loop)
     scale = gradient_scale(loop, z)
     trace, previews = Trace(), []
@@ -149,10 +172,11 @@ def stylize_image(image: Image.Image, image_id: str, models: ModelStack, run: Re
                             refresh=False)
         if loop.preview_every and (step + 1) % loop.preview_every == 0:
             previews.append(tensor_to_image(decode(models, z.detach()), (image.width, image.height)))
+        saved.offer(step, z)
         if on_step is not None:
             on_step(step, z.detach())
     _synchronize(device)
     iterations_seconds = time.perf_counter() - iterations_start
-    result = tensor_to_image(decode(models, z.detach()), (image.width, image.height))
+    result = saved.image(models, z, (image.width, image.height))
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
     return LoopResult(result, trace.finish(), time.perf_counter() - start, iterations_seconds, peak, previews)

@@ -36,6 +36,16 @@ def progressive_threshold(t: int, h: int, w: int) -> int:
     return math.floor(t / PSR_T_DENOMINATOR * (h + w - 2))
 
 
+def release_threshold(t: int, h: int, w: int) -> int:
+    """The release's k = ⌊(t/500)·(2w − 2)⌋ (width for both sides): smaller than the true-sides k on portrait
+    latents; on landscape ones it can exceed h + w − 2, where the release's assert stops the run (ValueError)."""
+    k = progressive_threshold(t, w, w)
+    if k > h + w - 2:
+        raise ValueError(f"PSR threshold {k} > h + w − 2 = {h + w - 2} on a {h}×{w} latent at t = {t}: the release's "
+                         f"low_pass assert fails here (landscape input); use sides='hw'")
+    return k
+
+
 def fixed_threshold(h: int, w: int, ratio: float = 0.3) -> int:
     """Supplement variant: k = ⌊0.3·(h + w − 2)⌋, independent of t."""
     return math.floor(ratio * (h + w - 2))

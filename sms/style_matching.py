@@ -35,6 +35,8 @@ class StyleMatchingScore(ScoreDistillation):
 
     Profiles: ``official`` reproduces the release, quirks included; ``corrected`` fixes the quirks
     :mod:`sms.deviations` marks (exact posterior, no CFG on the fake score) — each listed there with why.
+    Neither switches on the opt-in settings that also reproduce the release's pixels (its LoRA merge, image
+    input and output, portrait PSR): ``sms.deviations.release_pixel_settings()`` lists them.
     """
 
     Config = SMSConfig

@@ -64,6 +64,7 @@ def run_config(args):
                       lora_scale=args.lora_scale, apply_text_encoder_lora=args.apply_text_encoder_lora,
                       dtype=args.dtype, device=args.device, allow_pickle=args.allow_pickle, tf32=args.tf32,
                       channels_last=args.channels_last, compile=args.compile is not None,
+                      release_lora_merge=args.release_lora_merge,
                       compile_mode=None if args.compile in (None, "default") else args.compile)
     prompts = Prompts(style=args.style_prompt or TINY_STYLE_PROMPT, caption=args.caption)
     return RunConfig(method=args.method, profile=args.profile, prompts=prompts, model=model,

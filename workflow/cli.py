@@ -93,6 +93,8 @@ def _add_stylize(commands) -> None:
     add("--compile", nargs="?", const="default", default=None, metavar="MODE",
         help="torch.compile the UNet(s); MODE e.g. reduce-overhead (CUDA graphs), max-autotune")
     add("--preview-every", type=int, default=0, help="save a strip of intermediate decodes every N iterations")
+    add("--release-lora-merge", action="store_true",
+        help="merge the style LoRA in fp16, as the authors' release (sms/deviations.py: fp16_lora_merge)")
     add("--allow-pickle", action="store_true", help="allow .ckpt/.pt files (they can run code when loaded)")
 
 

@@ -15,7 +15,8 @@ from workflow.errors import UserError
 from workflow.schema import validate
 
 DEFAULT_PARAMS = Path("params.yaml")
-SPEED_OPTIONS = ("tf32", "channels_last", "compile", "compile_mode")  # optional ModelSpec keys of `stylize`
+# optional ModelSpec keys of `stylize`
+MODEL_OPTIONS = ("tf32", "channels_last", "compile", "compile_mode", "release_lora_merge")
 
 
 @dataclass
@@ -72,7 +73,7 @@ class Params:
                          style_lora=style.get("lora"), lora_scale=style.get("lora_scale", 0.8),
                          apply_text_encoder_lora=style.get("apply_text_encoder_lora", False),
                          dtype=settings.get("dtype", "float32"), device=settings["device"],
-                         **{key: settings[key] for key in SPEED_OPTIONS if key in settings}, **overrides)
+                         **{key: settings[key] for key in MODEL_OPTIONS if key in settings}, **overrides)
 
     def run_config(self, run_name: str, style_name: str):
         """The RunConfig of one (run, style) cell: profile < style < the run's own `loop` and `set`."""

@@ -48,6 +48,7 @@ STYLIZE = {
     "device": _key(str, required=True),
     "dtype": _key(str, choices=("float32", "bfloat16", "float16")),
     "tf32": _key(bool), "channels_last": _key(bool), "compile": _key(bool), "compile_mode": OPT_STR,
+    "release_lora_merge": _key(bool, help="merge the style LoRA in fp16 as the release does (sms.deviations)"),
     "resolution": _key(int, required=True),
     "iters": _key(int, type(None)),
 }

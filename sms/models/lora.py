@@ -122,12 +122,36 @@ def attach_style_lora(unet: UNet2DConditionModel, path: str | Path, *, adapter_n
 
 
 def merge_style_lora(unet: UNet2DConditionModel, path: str | Path, *, scale: float,
-                     text_encoder: CLIPTextModel | None = None, allow_pickle: bool = False) -> None:
-    """W ← W + scale·(alpha/rank)·up·down in place (the release's merge), leaving no adapter behind."""
+                     text_encoder: CLIPTextModel | None = None, allow_pickle: bool = False,
+                     half_product: bool = False) -> None:
+    """W ← W + scale·(alpha/rank)·up·down in place (the release's merge), leaving no adapter behind.
+
+    ``half_product`` forms the update as the release does, in fp16 (``half_precision_delta``); otherwise
+    peft fuses it in the weights' dtype (sms.deviations: ``fp16_lora_merge``)."""
     attach_style_lora(unet, path, adapter_name="style_merge", scale=scale, text_encoder=text_encoder,
                       allow_pickle=allow_pickle)
-    unet.fuse_lora(lora_scale=1.0, adapter_names=["style_merge"])
+    if half_product:
+        _add_half_precision_deltas(unet, "style_merge")
+    else:
+        unet.fuse_lora(lora_scale=1.0, adapter_names=["style_merge"])
     unet.unload_lora()
+
+
+def half_precision_delta(up: torch.Tensor, down: torch.Tensor, scaling: float) -> torch.Tensor:
+    """fp16(fp16(up₁₆·down₁₆)·scaling): the release casts both factors to fp16 before its matmul (spec §2).
+
+    Kernel dimensions are flattened into the matrix product, so linear and convolution LoRAs both work."""
+    return (up.flatten(1).half() @ down.flatten(1).half()) * scaling
+
+
+@torch.no_grad()
+def _add_half_precision_deltas(unet: UNet2DConditionModel, adapter_name: str) -> None:
+    for module in unet.modules():
+        if isinstance(module, BaseTunerLayer) and adapter_name in getattr(module, "lora_A", {}):
+            weight = module.get_base_layer().weight
+            delta = half_precision_delta(module.lora_B[adapter_name].weight, module.lora_A[adapter_name].weight,
+                                         module.scaling[adapter_name])
+            weight += delta.view(weight.shape).to(weight.dtype)  # fp16 → fp32 is exact: the release's `+=`
 
 
 def _fuse_and_unload_text_encoder(text_encoder: CLIPTextModel, adapter_name: str, scale: float) -> None:

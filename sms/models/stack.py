@@ -1,6 +1,7 @@
 """One typed entry point: ``load_stack(ModelSpec)`` → everything a score-distillation method needs."""
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ from peft import LoraConfig
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from sms.models.denoisers import FAKE, STYLE, Denoisers
-from sms.models.loading import TINY, load_base
+from sms.models.loading import TINY, BaseComponents, load_base
 from sms.models.lora import attach_style_lora, merge_style_lora
 from sms.weights import reference_digest
 
@@ -46,6 +47,9 @@ class ModelSpec:
     compile: bool = False                 # torch.compile the UNet(s) (first calls are slow; CUDA is where it pays)
     compile_mode: str | None = None       # torch.compile mode: None, "reduce-overhead" (CUDA graphs), "max-autotune"
     tf32: bool = False                    # CUDA: fp32 UNet matmuls/convolutions on TF32 tensor cores
+    # the release's style LoRA merge: into a copy of the UNet, up·down formed in fp16 (sms.deviations:
+    # fp16_lora_merge); off: an adapter on the shared UNet, or an fp32 merge into a separate style base
+    release_lora_merge: bool = False
 
     @property
     def shares_base(self) -> bool:
@@ -95,22 +99,8 @@ def load_stack(spec: ModelSpec) -> ModelStack:
     base = load_base(spec.base, dtype=dtype, allow_pickle=spec.allow_pickle,
                      single_file_config=spec.single_file_config)
     lora_path = spec.style_lora or (str(tiny_style_lora_path()) if spec.base == TINY else None)
-    text_encoder = base.text_encoder if spec.apply_text_encoder_lora else None
     unet = base.unet
-    if spec.shares_base:
-        style_unet, style_adapter = unet, (STYLE if lora_path else None)
-        if lora_path:
-            attach_style_lora(unet, lora_path, adapter_name=STYLE, scale=spec.lora_scale,
-                              text_encoder=text_encoder, allow_pickle=spec.allow_pickle)
-    else:
-        style = load_base(spec.style_base, dtype=dtype, allow_pickle=spec.allow_pickle,
-                          single_file_config=spec.style_base_config)
-        style_unet, style_adapter = style.unet, None
-        if lora_path:
-            merge_style_lora(style_unet, lora_path, scale=spec.lora_scale,
-                             text_encoder=style.text_encoder if spec.apply_text_encoder_lora else None,
-                             allow_pickle=spec.allow_pickle)
-        base = style  # spec §2: tokenizer, text encoder, VAE and scheduler come from the style checkpoint
+    style_unet, style_adapter, base = _style_network(spec, base, lora_path, dtype)
     if spec.with_fake:
         _add_fake_lora(unet, spec.fake_lora)
     for module in {id(m): m for m in (unet, style_unet, base.vae, base.text_encoder)}.values():
@@ -126,6 +116,26 @@ def load_stack(spec: ModelSpec) -> ModelStack:
         if spec.compile:
             network.compile(mode=spec.compile_mode)
     return ModelStack(base.tokenizer, base.text_encoder, base.vae, base.scheduler, denoisers, spec, lora_path)
+
+
+def _style_network(spec: ModelSpec, base: BaseComponents, lora_path: str | None, dtype: torch.dtype):
+    """(style UNet, its adapter on the shared UNet or None, the checkpoint whose tokenizer, text encoder, VAE
+    and scheduler serve all three networks: the style checkpoint's, spec §2)."""
+    if spec.shares_base and not (spec.release_lora_merge and lora_path):
+        if lora_path:
+            attach_style_lora(base.unet, lora_path, adapter_name=STYLE, scale=spec.lora_scale,
+                              text_encoder=base.text_encoder if spec.apply_text_encoder_lora else None,
+                              allow_pickle=spec.allow_pickle)
+        return base.unet, (STYLE if lora_path else None), base
+    style = base if spec.shares_base else load_base(
+        spec.style_base, dtype=dtype, allow_pickle=spec.allow_pickle, single_file_config=spec.style_base_config)
+    # release_lora_merge on a shared base: a merged copy, as the release deep-copies its pipeline
+    style_unet = copy.deepcopy(base.unet) if spec.shares_base else style.unet
+    if lora_path:
+        merge_style_lora(style_unet, lora_path, scale=spec.lora_scale,
+                         text_encoder=style.text_encoder if spec.apply_text_encoder_lora else None,
+                         allow_pickle=spec.allow_pickle, half_product=spec.release_lora_merge)
+    return style_unet, None, style
 
 
 def _add_fake_lora(unet: UNet2DConditionModel, config: FakeLoraConfig) -> None:

@@ -18,7 +18,8 @@ from eval.bootstrap import mean_ci
 MAIN_METRICS = [("lpips", "LPIPS ↓"), ("clip_score", "CLIP score ↑"), ("clip_style", "CLIP style ↑"),
                 ("fid", "FID ↓"), ("fid_art", "FID_art ↓"), ("artfid", "ArtFID ↓"), ("pickscore", "PickScore ↑")]
 CI_NOTE = ("Ours: mean [95% CI] from reports/metrics/aggregate.csv (percentile bootstrap over images for "
-           "per-image metrics, over set resamples for FID/ArtFID).")
+           "per-image metrics; FID/ArtFID: value ± 1.96 SE from half-samples of both image sets, an interval for "
+           "the expected FID at the sets' sizes).")
 BLANK = Cell(text="")
 
 

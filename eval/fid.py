@@ -3,8 +3,8 @@
 Fréchet distance as pytorch-fid / art-fid compute it (scipy.linalg.sqrtm of Σ1Σ2). With fewer images
 than feature dimensions the same quantity is computed exactly from the centred features
 (tr√(Σ1Σ2) = ‖A Bᵀ‖_* / √((n1−1)(n2−1))), which avoids a 2048² sqrtm on a singular product and makes
-bootstrap resamples cheap. FID∞ (Chong & Forsyth, art-fid's ``art_fid_inf``) is refused below 5,000
-stylised images.
+the interval's half-samples (of both sets) cheap. FID∞ (Chong & Forsyth, art-fid's ``art_fid_inf``) is
+refused below 5,000 stylised images.
 """
 from __future__ import annotations
 
@@ -123,14 +123,22 @@ class _InceptionFID(SetMetric):
     def n_items(self) -> int:
         return sum(len(f) for f in self.features)
 
-    def fid_at(self, indices: np.ndarray) -> float:
+    def n_reference(self) -> int:
+        return len(self.refs)
+
+    def set_sizes(self) -> tuple[int, int]:
+        return self.n_items(), self.n_reference()
+
+    def fid_at(self, indices: np.ndarray, ref_indices: np.ndarray | None = None) -> float:
         generated, reference = self.generated_features()[indices], self.reference_features()
+        if ref_indices is not None:
+            reference = reference[ref_indices]
         if self.infinity:
             return fid_infinity(generated, reference, np.random.default_rng(self.seed))
         return frechet_distance_features(generated, reference)
 
-    def value_at(self, indices: np.ndarray) -> float:
-        return self.fid_at(indices)
+    def value_at(self, indices: np.ndarray, ref_indices: np.ndarray | None = None) -> float:
+        return self.fid_at(indices, ref_indices)
 
     def definition(self) -> str:
         kind = "fid-inf" if self.infinity else "fid"
@@ -157,14 +165,15 @@ class ArtInceptionFID(_InceptionFID):
 
 @METRICS.register("artfid")
 class ArtFID(ArtInceptionFID):
-    """(1 + mean LPIPS(stylised, content)) · (1 + FID_art(stylised set, style set)), as art-fid 0.0.2."""
+    """(1 + mean LPIPS(stylised, content)) · (1 + FID_art(stylised set, style set)), as art-fid 0.0.2;
+    ``resize=512``: StyleID's copy, torchvision ``Resize(512)`` before both terms."""
 
     pairing = Pairing.CONTENT_AND_STYLE_SET
     needs = ("content", "style_refs")
 
     def __init__(self, weights: MetricWeights | None = None, *, device: str = "cpu", **options):
         super().__init__(weights, device=device, **options)
-        self.content = LPIPSMetric(self.weights, device=device)
+        self.content = LPIPSMetric(self.weights, device=device, short_side=options.get("resize"))
 
     def update(self, samples: Sequence[Sample]) -> None:
         super().update(samples)
@@ -174,9 +183,9 @@ class ArtFID(ArtInceptionFID):
         super().reset()
         self.content.reset()
 
-    def value_at(self, indices: np.ndarray) -> float:
+    def value_at(self, indices: np.ndarray, ref_indices: np.ndarray | None = None) -> float:
         lpips_mean = float(self.content.compute().numpy()[indices].mean())
-        return (1 + lpips_mean) * (1 + self.fid_at(indices))
+        return (1 + lpips_mean) * (1 + self.fid_at(indices, ref_indices))
 
     def definition(self) -> str:
         return f"{super().definition()}+{self.content.definition()}"

@@ -45,16 +45,24 @@ def _cached_lpips(path: str, mtime_ns: int, device: str) -> lpips.LPIPS:
 
 @METRICS.register("lpips")
 class LPIPSMetric(PerImageMetric):
-    """LPIPS(stylised, content); images in [0, 1] are mapped to [-1, 1] as lpips expects."""
+    """LPIPS(stylised, content); images in [0, 1] are mapped to [-1, 1] as lpips expects. ``short_side=S``
+    resizes both as torchvision's ``Resize(S)`` first (StyleID's ArtFID with S = 512)."""
 
     direction = Direction.LOWER
     pairing = Pairing.CONTENT
     needs = ("content",)
 
-    def __init__(self, weights: MetricWeights | None = None, *, device: str = "cpu", size: int | None = None):
+    def __init__(
+        self,
+        weights: MetricWeights | None = None,
+        *,
+        device: str = "cpu",
+        size: int | None = None,
+        short_side: int | None = None,
+    ):
         super().__init__(weights, device=device)
         trunk = resolve_alexnet(self.weights)
-        self.size = size
+        self.size, self.short_side = size, short_side
         self.trunk_hash = self.weights.weights_id(trunk)
         self.model = _cached_lpips(str(trunk), trunk.stat().st_mtime_ns, str(self.target_device))
 
@@ -64,7 +72,8 @@ class LPIPSMetric(PerImageMetric):
 
     def score(self, samples: Sequence[Sample]) -> torch.Tensor:
         with torch.inference_mode():
-            return torch.cat([self.distance(*paired_tensors(s.output, s.content, self.size)) for s in samples])
+            pairs = (paired_tensors(s.output, s.content, self.size, self.short_side) for s in samples)
+            return torch.cat([self.distance(*pair) for pair in pairs])
 
     def definition(self) -> str:
-        return f"lpips-{version('lpips')}-alex-v0.1@{self.trunk_hash}/{pair_rule(self.size)}"
+        return f"lpips-{version('lpips')}-alex-v0.1@{self.trunk_hash}/{pair_rule(self.size, self.short_side)}"

@@ -3,7 +3,8 @@
 * :class:`PerImageMetric` — one value per stylised image; ``compute()`` returns them in update order and
   the runner aggregates their mean with a bootstrap CI.
 * :class:`SetMetric` — one value per (method, style) group, e.g. FID of the stylised set against the
-  style set; ``confidence_interval`` resamples the stylised images.
+  style set; ``value_at`` evaluates it on subsets of each of its sets, from which the runner draws the
+  half-sampling interval of ``eval.bootstrap.statistic_ci``.
 
 Every metric states its name (the registry key), ``direction``, ``pairing`` and ``definition_id()``:
 ``name/backbone@weights-sha256[:12]/resize rule/N=...``.
@@ -131,18 +132,23 @@ class PerImageMetric(EvalMetric):
 
 
 class SetMetric(EvalMetric):
-    """One value per group; ``value_at(indices)`` evaluates it on a resample of the stylised images."""
+    """One value per group; ``value_at(indices, ref_indices)`` evaluates it on subsets of the stylised images
+    and of the reference set (None: all of it)."""
 
     per_image = False
 
-    def value_at(self, indices: np.ndarray) -> float:
+    def value_at(self, indices: np.ndarray, ref_indices: np.ndarray | None = None) -> float:
         raise NotImplementedError
 
     def n_items(self) -> int:
         raise NotImplementedError
 
+    def set_sizes(self) -> tuple[int, ...]:
+        """Sizes of the sets ``value_at`` takes indices into, in its argument order."""
+        return (self.n_items(),)
+
     def compute(self) -> torch.Tensor:
-        return torch.tensor(self.value_at(np.arange(self.n_items())), dtype=torch.float64)
+        return torch.tensor(self.value_at(*(np.arange(n) for n in self.set_sizes())), dtype=torch.float64)
 
 
 def build(name: str, weights: MetricWeights | None = None, *, device: str = "cpu", **options) -> EvalMetric:

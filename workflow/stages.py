@@ -42,12 +42,23 @@ def check(params: Params, locks: Path | None = LOCKS) -> dict[str, str | None]:
     so that replacing a checkpoint, LoRA or metric backbone in place re-runs exactly the stages using it."""
     require_valid(params)
     stylize = {label: reference_digest(ref) for label, ref in params.weight_references().items()}
-    metrics = {key: reference_digest(value) for key, value in (params.metrics.get("weights") or {}).items()
-               if isinstance(value, str) and Path(value).exists()}
+    metrics = {key: reference_digest(str(path)) for key, path in metric_weight_files(params).items()}
     if locks is not None:
         atomic_write_json(locks / "stylize.json", {"profile": params.profile_name, "sha256": stylize})
         atomic_write_json(locks / "metrics.json", {"profile": params.profile_name, "sha256": metrics})
     return {**stylize, **metrics}
+
+
+def metric_weight_files(params: Params) -> dict[str, Path]:
+    """The metric backbones' files, named sources (a package's file) resolved; an upgrade re-runs `evaluate`."""
+    from eval.weights import PACKAGED_FILES, packaged_file
+
+    found = {}
+    for key, value in (params.metrics.get("weights") or {}).items():
+        path = packaged_file(value) if isinstance(value, str) and value in PACKAGED_FILES else value
+        if isinstance(path, (str, Path)) and Path(path).is_file():
+            found[key] = Path(path)
+    return found
 
 
 def stage(params: Params) -> None:

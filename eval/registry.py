@@ -31,6 +31,7 @@ METRIC_MODULES = (
     "eval.clip_metrics",
     "eval.pickscore",
     "eval.fid",
+    "eval.kid",
     "eval.runtime",
     "eval.spectral",
 )

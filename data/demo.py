@@ -24,9 +24,9 @@ from typing import Any
 from PIL import Image, ImageFilter
 
 from data.files import DataError, staged_manifest
-from data.images import load_rgb, png_bytes
+from data.images import load_rgb
 from sms.hashing import sha256_bytes, sha256_file
-from sms.outputs import atomic_write_bytes, atomic_write_json
+from sms.outputs import atomic_write_bytes, atomic_write_json, png_bytes
 
 PAINTED_MAX_SIDE = 512
 PAINTED_COLOURS = 12

@@ -1,7 +1,5 @@
-"""Decode any image into 8-bit RGB the same way everywhere, crop, resize and encode it."""
+"""Decode any image into 8-bit RGB the same way everywhere, crop and resize it."""
 from __future__ import annotations
-
-import io
 
 from PIL import Image
 
@@ -22,9 +20,3 @@ def square_resized(image: Image.Image, size: int) -> Image.Image:
         return square
     return square.resize((size, size), Image.Resampling.LANCZOS)
 
-
-def png_bytes(image: Image.Image) -> bytes:
-    """PNG bytes with no metadata, so equal pixels always give equal files (and sha256)."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False, compress_level=6)
-    return buffer.getvalue()

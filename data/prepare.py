@@ -19,10 +19,10 @@ from typing import Any
 
 from data.captions import caption_for, load_captions
 from data.files import PREPARED_SCHEMA, STAGED_SCHEMA, DataError, folder_digest, read_json, staged_root
-from data.images import load_rgb, png_bytes, square_resized
+from data.images import load_rgb, square_resized
 from sms.folders import list_images
 from sms.hashing import sha256_bytes, sha256_file
-from sms.outputs import atomic_write_bytes, atomic_write_json
+from sms.outputs import atomic_write_bytes, atomic_write_json, png_bytes
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The one image decoder of the suite (torch-free): any image Pillow reads, into RGB the way a user expects."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,18 @@ class ImageLoadError(ValueError):
     """An input image that cannot be used; the message names the file and why."""
 
 
-def decode_rgb(path: str | Path) -> Image.Image:
+class FileBytes(io.BytesIO):
+    """A file's bytes held in memory, named like the file in Pillow's messages (which print ``repr(fp)``)."""
+
+    def __init__(self, data: bytes, path: str | Path):
+        super().__init__(data)
+        self.path = str(path)
+
+    def __repr__(self) -> str:
+        return repr(self.path)
+
+
+def decode_rgb(path: str | Path | FileBytes) -> Image.Image:
     """Decode fully (so truncation is caught here), apply EXIF orientation, normalise to 8-bit RGB."""
     with Image.open(path) as opened:
         opened.load()
@@ -22,11 +34,20 @@ def decode_rgb(path: str | Path) -> Image.Image:
     return to_rgb(upright)
 
 
-def load_rgb(path: str | Path) -> Image.Image:
-    """:func:`decode_rgb`, with unreadable, too small or too elongated images reported as ImageLoadError."""
+def read_image_file(path: str | Path) -> bytes:
+    """The file's bytes, a failure to read them reported as ImageLoadError (as :func:`load_rgb` does)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise ImageLoadError(f"{path}: not a readable image ({error})") from error
+
+
+def load_rgb(path: str | Path, data: bytes | None = None) -> Image.Image:
+    """:func:`decode_rgb`, with unreadable, too small or too elongated images reported as ImageLoadError.
+    ``data``: the file's bytes, read elsewhere (e.g. by the driver of a cluster); ``path`` then only names it."""
     path = Path(path)
     try:
-        rgb = decode_rgb(path)
+        rgb = decode_rgb(path if data is None else FileBytes(data, path))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ImageLoadError(f"{path}: not a readable image ({error})") from error
     if min(rgb.size) < MIN_SIDE:

@@ -50,9 +50,14 @@ def atomic_write_json(path: Path, payload: Any) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_png(path: Path, image: Image.Image) -> None:
+def png_bytes(image: Image.Image) -> bytes:
+    """PNG bytes with no metadata, so equal pixels always give equal files (and sha256)."""
     import io
 
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    atomic_write_bytes(path, buffer.getvalue())
+    image.save(buffer, format="PNG", optimize=False, compress_level=6)
+    return buffer.getvalue()
+
+
+def atomic_write_png(path: Path, image: Image.Image) -> None:
+    atomic_write_bytes(path, png_bytes(image))

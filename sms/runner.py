@@ -1,4 +1,10 @@
-"""Stylise a list of image files into a results folder: resumable, shardable, one bad file never stops the rest."""
+"""Stylise a list of image files into a results folder: resumable, shardable, one bad file never stops the rest.
+
+Three steps, separable so that an executor may run the middle one on another machine (workflow/ray_executor.py):
+:func:`plan_images` (which images are pending) → :func:`compute_image` (one image from its file's bytes and a
+model stack: the PNG, the preview and the sidecar, nothing written) → :func:`write_output` (atomically), and
+:func:`finish_folder` (the manifest). :func:`stylize_files` does all three in this process.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -7,6 +13,7 @@ import platform
 import re
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -15,12 +22,12 @@ from PIL import Image
 
 from sms import __version__
 from sms.config import ResolvedRun, RunConfig, resolve
-from sms.hashing import sha256_file
-from sms.images import ImageLoadError, load_rgb
+from sms.hashing import sha256_bytes
+from sms.images import ImageLoadError, load_rgb, read_image_file
 from sms.loop import LoopResult, stylize_image
 from sms.models.loading import TINY
 from sms.models.stack import ModelSpec, ModelStack, load_stack
-from sms.outputs import atomic_write_json, atomic_write_png
+from sms.outputs import atomic_write_bytes, atomic_write_json, png_bytes
 from sms.results import SIDECAR_SCHEMA, image_id, is_finished, output_paths, rebuild_manifest
 from sms.weights import reference_digest
 
@@ -60,39 +67,115 @@ def config_digest(run: ResolvedRun) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class ImageTask:
+    """One pending image: what computing it needs besides its bytes and a model stack. Picklable: the run
+    travels as its RunConfig and is resolved where it runs (plugin methods resolve on that process's registry)."""
+
+    image_id: str
+    source: Path          # as given: failures are reported under it
+    location: str         # its absolute path, recorded in the sidecar
+    config: RunConfig     # this image's run, its caption applied
+    digest: str           # config digest (weights' contents included): what makes a result finished
+    out_dir: Path
+
+
+@dataclass
+class Plan:
+    """One results folder's work: the pending images, and the ids already finished with the same config."""
+
+    out_dir: Path
+    tasks: list[ImageTask]
+    finished: list[str]
+    style_name: str = ""
+    run_name: str = ""
+
+
+@dataclass
+class ImageOutput:
+    image_id: str
+    png: bytes
+    preview: bytes | None   # the strip of intermediate decodes, if the run asks for one
+    sidecar: dict
+
+
+def plan_images(paths: list[Path], run_config: RunConfig, out_dir: Path, *, shard: str | None = None,
+                style_name: str = "", run_name: str = "", captions: dict[str, str] | None = None) -> Plan:
+    """This shard's images of ``paths`` that ``out_dir`` does not hold finished (same config digest);
+    ``captions`` maps a path (as given) to its caption, else the run's caption is used."""
+    index, count = parse_shard(shard)
+    _refuse_colliding_ids(paths)
+    plan = Plan(Path(out_dir), [], [], style_name, run_name)
+    for i, path in enumerate(sorted(map(Path, paths), key=image_id)):
+        if i % count != index:
+            continue
+        config = _config_for(run_config, (captions or {}).get(str(path)))
+        digest = config_digest(resolve(config))
+        if is_finished(plan.out_dir, image_id(path), digest):
+            plan.finished.append(image_id(path))
+        else:
+            plan.tasks.append(ImageTask(image_id(path), path, str(path.resolve()), config, digest, plan.out_dir))
+    return plan
+
+
+def read_input(task: ImageTask) -> bytes:
+    return read_image_file(task.source)
+
+
+def load_models(spec: ModelSpec) -> ModelStack:
+    if spec.base == TINY and spec.device == "cpu":
+        torch.set_num_threads(1)  # tiny tensors: one thread is as fast, and immune to a busy second core
+    return load_stack(spec)
+
+
+def compute_image(task: ImageTask, data: bytes, models: ModelStack, *, progress: bool = True,
+                  on_step: Callable[[int, torch.Tensor], None] | None = None) -> ImageOutput:
+    """One image from its file's bytes; raises ImageLoadError for an input that cannot be used."""
+    run = resolve(task.config)
+    image = load_rgb(task.source, data)
+    result = stylize_image(image, task.image_id, models, run, progress=progress, on_step=on_step)
+    preview = png_bytes(preview_strip(result.previews)) if result.previews else None
+    return ImageOutput(task.image_id, png_bytes(result.image), preview,
+                       build_sidecar(task, data, image.size, result, run, models))
+
+
+def write_output(out_dir: Path, output: ImageOutput) -> None:
+    """The preview, the PNG, then the sidecar, each atomically: the sidecar's presence marks it finished."""
+    png, sidecar = output_paths(out_dir, output.image_id)
+    if output.preview is not None:
+        atomic_write_bytes(Path(out_dir) / "previews" / f"{output.image_id}.png", output.preview)
+    atomic_write_bytes(png, output.png)
+    atomic_write_json(sidecar, output.sidecar)
+
+
+def finish_folder(plan: Plan) -> None:
+    rebuild_manifest(plan.out_dir, plan.style_name, plan.run_name)
+
+
+def failure_reason(error: BaseException) -> str:
+    return str(error) if isinstance(error, ImageLoadError) else f"{type(error).__name__}: {error}"
+
+
 def stylize_files(paths: list[Path], run_config: RunConfig, out_dir: Path, *, shard: str | None = None,
                   style_name: str = "", run_name: str = "", captions: dict[str, str] | None = None,
                   progress: bool = True, models: ModelStack | None = None) -> RunReport:
-    """Stylise ``paths`` into ``out_dir``; ``captions`` maps a path (as given) to its caption, else the
-    run's caption is used. Finished images (same config digest) are skipped, so a killed run resumes."""
-    index, count = parse_shard(shard)
-    out_dir = Path(out_dir)
-    report = RunReport()
-    _refuse_colliding_ids(paths)
-    mine = [Path(p) for i, p in enumerate(sorted(map(Path, paths), key=image_id)) if i % count == index]
-    runs = {path: _run_for(run_config, (captions or {}).get(str(path))) for path in mine}
-    pending = [p for p in mine if not is_finished(out_dir, image_id(p), config_digest(runs[p]))]
-    report.skipped_finished = [image_id(p) for p in mine if p not in pending]
-    if pending and models is None:
-        if run_config.model.base == TINY and run_config.model.device == "cpu":
-            torch.set_num_threads(1)  # tiny tensors: one thread is as fast, and immune to a busy second core
-        models = load_stack(run_config.model)
-    for path in pending:
-        name = image_id(path)
+    """Stylise ``paths`` into ``out_dir`` in this process (:func:`plan_images` says which). Finished images
+    are skipped, so a killed run resumes."""
+    plan = plan_images(paths, run_config, out_dir, shard=shard, style_name=style_name, run_name=run_name,
+                       captions=captions)
+    report = RunReport(skipped_finished=list(plan.finished))
+    if plan.tasks and models is None:
+        models = load_models(run_config.model)
+    for task in plan.tasks:
         try:
-            image = load_rgb(path)
-            run = runs[path]
-            result = stylize_image(image, name, models, run, progress=progress)
-            _write_outputs(out_dir, name, path, image.size, result, run, config_digest(run), models)
-        except ImageLoadError as error:
-            report.failed[str(path)] = str(error)
-            continue
+            write_output(plan.out_dir, compute_image(task, read_input(task), models, progress=progress))
         except Exception as error:  # noqa: BLE001  one image's failure (e.g. out of memory) must not stop the rest
-            traceback.print_exc(file=sys.stderr)
-            report.failed[str(path)] = f"{type(error).__name__}: {error}"
+            if not isinstance(error, ImageLoadError):
+                traceback.print_exc(file=sys.stderr)
+            report.failed[str(task.source)] = failure_reason(error)
             continue
-        report.written.append(name)
-    rebuild_manifest(out_dir, style_name, run_name)
+        report.written.append(task.image_id)
+    finish_folder(plan)
     return report
 
 
@@ -107,19 +190,10 @@ def _refuse_colliding_ids(paths) -> None:
                          f"or stylise them into different --out folders.")
 
 
-def _run_for(run_config: RunConfig, caption: str | None) -> ResolvedRun:
+def _config_for(run_config: RunConfig, caption: str | None) -> RunConfig:
     if caption is None or caption == run_config.prompts.caption:
-        return resolve(run_config)
-    return resolve(replace(run_config, prompts=replace(run_config.prompts, caption=caption)))
-
-
-def _write_outputs(out_dir: Path, image_id: str, source: Path, size, result: LoopResult, run: ResolvedRun,
-                   digest: str, models: ModelStack) -> None:
-    png, sidecar = output_paths(out_dir, image_id)
-    if result.previews:
-        atomic_write_png(out_dir / "previews" / f"{image_id}.png", preview_strip(result.previews))
-    atomic_write_png(png, result.image)
-    atomic_write_json(sidecar, build_sidecar(image_id, source, size, result, run, digest, models))
+        return run_config
+    return replace(run_config, prompts=replace(run_config.prompts, caption=caption))
 
 
 def preview_strip(frames: list[Image.Image]) -> Image.Image:
@@ -132,17 +206,17 @@ def preview_strip(frames: list[Image.Image]) -> Image.Image:
     return strip
 
 
-def build_sidecar(image_id: str, source: Path, size, result: LoopResult, run: ResolvedRun, digest: str,
+def build_sidecar(task: ImageTask, data: bytes, size, result: LoopResult, run: ResolvedRun,
                   models: ModelStack) -> dict:
     iters = max(run.loop.iters, 1)
     forwards = sum(result.trace.forwards)
     return {
         "schema": SIDECAR_SCHEMA,
-        "id": image_id,
+        "id": task.image_id,
         "label": DEMO_LABEL if run.run.model.base == TINY else "",
-        "source": {"path": str(Path(source).resolve()), "sha256": sha256_file(source), "size": list(size)},
+        "source": {"path": task.location, "sha256": sha256_bytes(data), "size": list(size)},
         "config": run.as_dict(),
-        "config_digest": digest,
+        "config_digest": task.digest,
         "seed": run.loop.seed,
         "models": models.fingerprint(),
         "iterations": run.loop.iters,

@@ -73,16 +73,17 @@ def run_config(args):
 
 def stylize_by_hand(args) -> int:
     from sms.config import resolve
-    from sms.runner import stylize_files
+    from workflow.executor import StylizeJob, executor_flags, executor_options, stylize_jobs
 
+    options = executor_options(None, **executor_flags(args))
     if args.out is None:
         raise UserError("--out DIR is required when stylising files by hand (or use --run RUN for a declared run).")
     if not args.images:
         raise UserError("give image files or folders to stylise (or --run RUN for a declared run of params.yaml).")
     config = run_config(args)
     resolve(config)  # unknown method, profile or setting: refused before any image or model is loaded
-    report = stylize_files(expand_inputs(args.images), config, args.out, shard=args.shard,
-                           style_name=args.style_name, progress=not args.no_progress)
+    job = StylizeJob(expand_inputs(args.images), config, args.out, style_name=args.style_name, shard=args.shard)
+    [report] = stylize_jobs([job], options, progress=not args.no_progress, plugins=args.plugins)
     print(f"wrote {len(report.written)} image(s) to {args.out}; {len(report.skipped_finished)} already finished")
     for path, reason in report.failed.items():
         print(f"failed {path}: {reason}", file=sys.stderr)

@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_stylize(commands) -> None:
     stylize = commands.add_parser(
         "stylize", help="stylise images: a declared run (--run) or files/folders by hand", formatter_class=_formatter,
-        epilog="examples:\n  sms stylize --run dds --shard 0/2      half of run `dds` (the other GPU: --shard 1/2)\n"
+        epilog="examples:\n  sms stylize --run dds --executor ray   run `dds` on every GPU (README: Scale out on Ray)\n"
+               "  sms stylize --run dds --shard 0/2      half of run `dds` (the other GPU: --shard 1/2)\n"
                "  sms stylize photos/ --model tiny --out out/\n  sms stylize a.jpg --model ~/sd15.safetensors "
                "--style-lora ~/watercolor.safetensors \\\n      --style-prompt 'watercolor style' --device cuda --out out/")
     stylize.add_argument("images", nargs="*", type=Path, help="image files or folders (searched recursively)")
@@ -64,6 +65,20 @@ def _add_stylize(commands) -> None:
     stylize.add_argument("--out", type=Path, default=None, help="output folder (by hand)")
     stylize.add_argument("--shard", default=None, help="i/n: process every n-th image starting at i")
     stylize.add_argument("--no-progress", action="store_true", help="no progress bars")
+    scale = stylize.add_argument_group("where images run (with --run, default: the profile's `executor:` section)")
+    scale.add_argument("--executor", choices=["local", "ray"], default=None,
+                       help="local: this process (default); ray: a pool of workers on a Ray cluster, one per GPU "
+                            "share (pip install -c constraints.txt -e \".[ray]\")")
+    scale.add_argument("--ray-address", default=None, metavar="ADDR",
+                       help="Ray cluster, e.g. HEAD_IP:6379 (default: $RAY_ADDRESS, else a local cluster started "
+                            "for the run and stopped after)")
+    scale.add_argument("--gpus-per-worker", type=float, default=None, metavar="G",
+                       help="GPUs per Ray worker: 1 (default), 0.5 = two workers share a GPU, 0 = CPU workers "
+                            "(a worker computes on one GPU: more only reserves them)")
+    scale.add_argument("--max-retries", type=int, default=None, metavar="N",
+                       help="retries of an image whose worker died or failed other than by its input (default 2)")
+    scale.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="at most N Ray workers (default: every GPU share of the cluster)")
     by_hand = stylize.add_argument_group("by hand (ignored with --run: params.yaml decides)")
     add = by_hand.add_argument
     add("--method", default="sms", help="registered method (see `sms methods`)")
@@ -121,7 +136,10 @@ def _dispatch(args) -> int:
         return _list_methods()
     if args.command == "stylize":
         if args.run:
-            return stages.stylize(_params(args), args.run, args.shard, progress=not args.no_progress)
+            from workflow.executor import executor_flags
+
+            return stages.stylize(_params(args), args.run, args.shard, progress=not args.no_progress,
+                                  executor=executor_flags(args), plugins=args.plugins)
         from workflow.by_hand import stylize_by_hand
 
         return stylize_by_hand(args)

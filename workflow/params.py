@@ -49,6 +49,11 @@ class Params:
         return self.profile["styles"]
 
     @property
+    def executor(self) -> dict[str, Any]:
+        """Where the stylise stages' images run (workflow/executor.py); never part of a result."""
+        return self.profile.get("executor") or {}
+
+    @property
     def metrics(self) -> dict[str, Any]:
         return self.profile.get("metrics") or {}
 

@@ -41,6 +41,7 @@ PROFILE = {
     "content": _key(dict, required=True),
     "styles": _key(dict, required=True),
     "metrics": _key(dict, required=True),
+    "executor": _key(dict, help="where the stylise stages' images run (local or ray); not tracked by DVC"),
 }
 STYLIZE = {
     "model": _key(str, required=True, help="'tiny', hub id, diffusers folder or single .safetensors file"),
@@ -73,6 +74,8 @@ METRICS = {"device": OPT_STR, "bootstrap": _key(int), "set_bootstrap": _key(int)
 WEIGHTS = {name: PATH for name in ("alexnet", "clip", "clip_config", "inception", "art_inception", "pickscore",
                                    "pickscore_processor")} | {"clip_arch": STR, "allow_download": _key(bool),
                                                               "verify_hashes": _key(bool)}
+EXECUTOR = {"kind": _key(str, choices=("local", "ray")), "address": OPT_STR, "gpus_per_worker": _key(*NUMBER),
+            "max_retries": _key(int), "workers": _key(int, type(None))}
 RUN = {"method": _key(str, required=True), "profile": OPT_STR, "set": _key(dict), "loop": _key(dict),
        "tables": _key(dict)}
 
@@ -142,6 +145,7 @@ def validate(params: Any, root: Path) -> list[str]:
             if kind in ("div2k", "folder") and not style.get("style_set"):
                 check.problems.append(f"{where}.styles.{style_name}.style_set: missing (the folder of reference "
                                       "art that FID/ArtFID compare against)")
+        check.section(profile.get("executor") or {}, EXECUTOR, f"{where}.executor")
         metrics = check.section(profile.get("metrics") or {}, METRICS, f"{where}.metrics")
         check.section(metrics.get("weights") or {}, WEIGHTS, f"{where}.metrics.weights")
     if top.get("profile") not in (top.get("profiles") or {}):

@@ -99,11 +99,14 @@ def prepare(params: Params) -> None:
     prepare_images(STAGED / "content", PREPARED, content["size"], limit=content.get("limit"))
 
 
-def stylize(params: Params, run_name: str, shard: str | None = None, progress: bool = True) -> int:
-    """Every style of the profile for one run; finishes what it can, then exits 1 if any image failed."""
-    from sms.runner import stylize_files
+def stylize(params: Params, run_name: str, shard: str | None = None, progress: bool = True,
+            executor: dict | None = None, plugins: list[str] = ()) -> int:
+    """Every style of the profile for one run; finishes what it can, then exits 1 if any image failed.
+    ``executor``: settings given on the command line, over the profile's `executor:` section."""
+    from workflow.executor import StylizeJob, executor_options, stylize_jobs
 
     params.run(run_name)
+    options = executor_options(params.executor, **(executor or {}))
     require_valid(params, [run_name])
     manifest = PREPARED / "manifest.json"
     if not manifest.is_file():
@@ -111,11 +114,11 @@ def stylize(params: Params, run_name: str, shard: str | None = None, progress: b
     records = json.loads(manifest.read_text())["records"]
     paths = [PREPARED / record["path"] for record in records]
     captions = {str(PREPARED / r["path"]): r.get("caption", "") for r in records}
+    jobs = [StylizeJob(paths, params.run_config(run_name, style_name), RESULTS / run_name / style_name,
+                       style_name=style_name, run_name=run_name, captions=captions, shard=shard)
+            for style_name in params.styles]
     failed = {}
-    for style_name in params.styles:
-        report = stylize_files(paths, params.run_config(run_name, style_name), RESULTS / run_name / style_name,
-                               shard=shard, style_name=style_name, run_name=run_name, captions=captions,
-                               progress=progress)
+    for style_name, report in zip(params.styles, stylize_jobs(jobs, options, progress=progress, plugins=plugins)):
         failed.update({f"{style_name}/{path}": reason for path, reason in report.failed.items()})
         print(f"{run_name}/{style_name}: wrote {len(report.written)}, kept {len(report.skipped_finished)} finished, "
               f"failed {len(report.failed)}")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import sms.style_matching  # noqa: F401  registers 'sms', RunConfig's default method (when run alone)
 from sms.config import RunConfig
 from sms.models import ModelSpec, load_stack
 from sms.runner import stylize_files

@@ -74,8 +74,14 @@ def test_content_settings_rerun_the_data_stages_and_everything_after(project):
     assert changed(project) == {"stage", "prepare"}   # the rest follows when their inputs' hashes change
 
 
+def test_executor_settings_rerun_nothing(project):   # where images run never changes a result
+    edit_params(project, lambda params: params["profiles"]["demo"].update(executor={"kind": "ray", "workers": 2}))
+    assert changed(project) == set()
+
+
 @pytest.mark.parametrize("file, expected", [
     ("workflow/cli.py", set()),                       # CLI help or glue reruns nothing
+    ("workflow/ray_executor.py", set()),
     ("eval/fid.py", {"evaluate"}),
     ("analysis/tables.py", {"analysis"}),
     ("baselines/dds.py", {f"stylize@{run}" for run in yaml.safe_load((ROOT / "params.yaml").read_text())["runs"]}),

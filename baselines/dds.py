@@ -67,7 +67,7 @@ class DeltaDenoisingScore(ScoreDistillation):
     def gradient(self, state: StepState) -> Gradient:
         draw = self.draw_timestep(state)
         eps = self.draw_noise(state)
-        alpha_bar_t = self.schedule.alpha_bar(draw.t)
+        alpha_bar_t = self.per_sample(self.schedule.alpha_bar, draw.t)
         branches = [Branch(prior_network(self.config.prior), add_noise(state.z, eps, alpha_bar_t), self.cond.target),
                     Branch(REAL, add_noise(state.z_src, eps, alpha_bar_t), self.cond.source)]
         t = self.timestep_tensor(draw.t)

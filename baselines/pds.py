@@ -25,16 +25,30 @@ from sms.method import (
 from sms.models.denoisers import REAL
 
 
-def stochastic_latent(x: torch.Tensor, z_t: torch.Tensor, eps_hat: torch.Tensor, eps_prev: torch.Tensor,
-                      schedule: NoiseSchedule, t: int, t_prev: int, *, exact: bool = False) -> torch.Tensor:
-    """ξ = (z_{t′} − μ_θ(z_t, ε̂))/σ̃_t, the noise a DDPM posterior step would need to land on x's z_{t′}.
+def posterior_step_coefficients(schedule: NoiseSchedule, t: int, t_prev: int, *,
+                                exact: bool = False) -> tuple[float, float, float, float, float]:
+    """(c₀, c₁, ᾱ_t, ᾱ_{t′}, σ̃_t) of one draw: everything ξ needs from the schedule.
 
     ``exact=False`` keeps the release's single-step β_t and α_t although t′ = t − 2 (its σ̃² is ≈ half the exact
     two-step value); ``exact=True`` uses β = 1 − ᾱ_t/ᾱ_{t′} (sms.diffusion.step_beta)."""
     c0, c1 = posterior_mean_coefficients(schedule, t, t_prev, exact=exact)
-    mean = c0 * predict_x0(z_t, eps_hat, schedule.alpha_bar(t)) + c1 * z_t
-    z_prev = add_noise(x, eps_prev, schedule.alpha_bar(t_prev))
-    return (z_prev - mean) / posterior_variance(schedule, t, t_prev, exact=exact) ** 0.5
+    return (c0, c1, schedule.alpha_bar(t), schedule.alpha_bar(t_prev),
+            posterior_variance(schedule, t, t_prev, exact=exact) ** 0.5)
+
+
+def stochastic_latent_from(x: torch.Tensor, z_t: torch.Tensor, eps_hat: torch.Tensor, eps_prev: torch.Tensor,
+                           coefficients) -> torch.Tensor:
+    """ξ = (z_{t′} − μ_θ(z_t, ε̂))/σ̃_t with μ = c₀ x̂₀ + c₁ z_t; coefficients floats or per-sample tensors."""
+    c0, c1, alpha_bar_t, alpha_bar_prev, sigma_t = coefficients
+    mean = c0 * predict_x0(z_t, eps_hat, alpha_bar_t) + c1 * z_t
+    return (add_noise(x, eps_prev, alpha_bar_prev) - mean) / sigma_t
+
+
+def stochastic_latent(x: torch.Tensor, z_t: torch.Tensor, eps_hat: torch.Tensor, eps_prev: torch.Tensor,
+                      schedule: NoiseSchedule, t: int, t_prev: int, *, exact: bool = False) -> torch.Tensor:
+    """ξ, the noise a DDPM posterior step would need to land on x's z_{t′} (one draw)."""
+    return stochastic_latent_from(x, z_t, eps_hat, eps_prev,
+                                  posterior_step_coefficients(schedule, t, t_prev, exact=exact))
 
 
 @dataclass
@@ -75,7 +89,7 @@ class PosteriorDistillationSampling(ScoreDistillation):
         draw = self.draw_timestep(state)
         eps = self.draw_noise(state)
         eps_prev = self.draw_noise(state, "eps_prev")
-        alpha_bar_t = self.schedule.alpha_bar(draw.t)
+        alpha_bar_t = self.per_sample(self.schedule.alpha_bar, draw.t)
         latents = {"tgt": state.z, "src": state.z_src}
         noisy = {name: add_noise(x, eps, alpha_bar_t) for name, x in latents.items()}
         branches = [Branch(prior_network(self.config.prior), noisy["tgt"], self.cond.target),
@@ -84,8 +98,10 @@ class PosteriorDistillationSampling(ScoreDistillation):
         with self.denoisers.counting() as forwards:
             scores = guided_scores(self.denoisers, branches, t, self.cond.uncond, self.config.guidance_scale)
             spent = forwards()
-        xi = {name: stochastic_latent(latents[name], noisy[name], eps_hat, eps_prev, self.schedule, draw.t,
-                                      draw.t_prev, exact=self.config.exact_posterior)
+        coefficients = self.per_sample(
+            lambda t, t_prev: posterior_step_coefficients(self.schedule, t, t_prev, exact=self.config.exact_posterior),
+            draw.t, draw.t_prev)
+        xi = {name: stochastic_latent_from(latents[name], noisy[name], eps_hat, eps_prev, coefficients)
               for name, eps_hat in zip(("tgt", "src"), scores)}
         g, nonfinite = count_nonfinite(xi["tgt"] - xi["src"])
         return Gradient(g, draw.t, draw.t_prev, spent, nonfinite, {})

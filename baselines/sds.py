@@ -92,8 +92,8 @@ class ScoreDistillationSampling(ScoreDistillation):
     def gradient(self, state: StepState) -> Gradient:
         draw = self.draw_timestep(state)
         eps = self.draw_noise(state)
-        alpha_bar_t = self.schedule.alpha_bar(draw.t)
-        weight = WEIGHTINGS[self.config.weighting](alpha_bar_t)
+        alpha_bar_t = self.per_sample(self.schedule.alpha_bar, draw.t)
+        weight = self.per_sample(lambda t: WEIGHTINGS[self.config.weighting](self.schedule.alpha_bar(t)), draw.t)
         network = prior_network(self.config.prior)
         with self.denoisers.counting() as forwards:
             z_t = add_noise(state.z, eps, alpha_bar_t)

@@ -9,6 +9,7 @@ import torch
 from sms.diffusion import NoiseSchedule, add_noise
 from sms.models import precision
 from sms.models.denoisers import Denoisers
+from sms.timesteps import per_sample, row_timesteps
 
 
 @dataclass
@@ -56,19 +57,20 @@ class FakeScoreTrainer:
                 param.copy_(values)
         self.optimizer = self._new_optimizer()
 
-    def step(self, z: torch.Tensor, eps: torch.Tensor, t: int, emb: torch.Tensor,
+    def step(self, z: torch.Tensor, eps: torch.Tensor, t: int | tuple[int, ...], emb: torch.Tensor,
              discarded_uncond: torch.Tensor | None = None) -> torch.Tensor:
-        """One AdamW step on φ. ``discarded_uncond`` reproduces the release's wasted unconditional half
+        """One AdamW step on φ over z's samples (a tuple t: one per sample, the loss their mean, as DMD's
+        shared fake score). ``discarded_uncond`` reproduces the release's wasted unconditional half
         (computed in the same batch, then dropped) for the reference-order benchmark."""
-        alpha_bar_t = self.schedule.alpha_bar(t)
+        alpha_bar_t = per_sample(self.schedule.alpha_bar, t, device=z.device)
         z_t = add_noise(z.detach(), eps, alpha_bar_t)
         timestep = torch.tensor(t, device=z.device)
         with torch.enable_grad():
             if discarded_uncond is None:
                 eps_pred = self.denoisers.fake(z_t, timestep, emb, trainable=True)
             else:
-                both = self.denoisers.fake(torch.cat([z_t, z_t]), timestep, torch.cat([emb, discarded_uncond]),
-                                           trainable=True)
+                both = self.denoisers.fake(torch.cat([z_t, z_t]), row_timesteps(timestep, 2 * len(z_t)),
+                                           torch.cat([emb, discarded_uncond]), trainable=True)
                 eps_pred = both.chunk(2)[0]
             loss = fake_denoising_loss(eps_pred, eps, alpha_bar_t)
             self.optimizer.zero_grad(set_to_none=True)

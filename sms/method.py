@@ -7,6 +7,7 @@ Files, optimisers of z, schedules, identity losses, decoding and progress bars b
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -17,7 +18,7 @@ from sms.models.denoisers import REAL, STYLE
 from sms.models.stack import ModelStack
 from sms.registry import Registry
 from sms.rng import RandomStreams
-from sms.timesteps import GRID_STEPS, Draw, TimestepSampler, build_sampler
+from sms.timesteps import GRID_STEPS, Draw, Draws, TimestepSampler, build_sampler, per_sample, row_timesteps
 
 methods: Registry = Registry("score-distillation method")
 
@@ -52,20 +53,24 @@ class Conditioning:
         self.target, self.uncond, self.source, self.edit = models.embed(texts).split(1)
 
 
+#: one image's streams (the per-image path), or one per sample of a batch, each keyed by its own image id
+Streams = RandomStreams | Sequence[RandomStreams]
+
+
 @dataclass
 class StepState:
     step: int
     num_steps: int
-    z: torch.Tensor          # current latent (detached, fp32)
-    z_src: torch.Tensor      # source latent
-    streams: RandomStreams
+    z: torch.Tensor          # current latent(s) (detached, fp32), (B, C, h, w)
+    z_src: torch.Tensor      # source latent(s)
+    streams: Streams         # a sequence: B > 1 samples, each drawing its own t and ε
 
 
 @dataclass
 class Gradient:
     g: torch.Tensor
-    t: int
-    t_prev: int
+    t: int | tuple[int, ...]          # a tuple per sample when the state held a batch of streams
+    t_prev: int | tuple[int, ...]
     forwards: int
     nonfinite: int | torch.Tensor = 0  # entries zeroed by count_nonfinite
     diagnostics: dict[str, float] = field(default_factory=dict)
@@ -89,16 +94,29 @@ class ScoreDistillation:
         self.sampler: TimestepSampler = build_sampler(config.t_sampler, **getattr(config, "t_sampler_options", {}))
 
     def draw_timestep(self, state: StepState, stream: str = "t",
-                      sampler: TimestepSampler | None = None) -> Draw:
-        draw = (sampler or self.sampler).sample(self.grid, state.step, state.num_steps,
-                                                state.streams.generator(state.step, stream))
-        state.streams.record_timestep(state.step, stream, draw.t)
-        return draw
+                      sampler: TimestepSampler | None = None) -> Draw | Draws:
+        sampler = sampler or self.sampler
+        if isinstance(state.streams, RandomStreams):
+            draw = sampler.sample(self.grid, state.step, state.num_steps, state.streams.generator(state.step, stream))
+            state.streams.record_timestep(state.step, stream, draw.t)
+            return draw
+        draws = sampler.sample_batch(self.grid, state.step, state.num_steps,
+                                     [streams.generator(state.step, stream) for streams in state.streams])
+        for streams, t in zip(state.streams, draws.t):
+            streams.record_timestep(state.step, stream, t)
+        return draws
 
     def draw_noise(self, state: StepState, stream: str = "eps") -> torch.Tensor:
-        return state.streams.normal(state.step, stream, state.z.shape, device=state.z.device)
+        if isinstance(state.streams, RandomStreams):
+            return state.streams.normal(state.step, stream, state.z.shape, device=state.z.device)
+        sample_shape = (1, *state.z.shape[1:])
+        return torch.cat([streams.normal(state.step, stream, sample_shape) for streams in state.streams]).to(state.z.device)
 
-    def timestep_tensor(self, t: int) -> torch.Tensor:
+    def per_sample(self, fn, *args):
+        """fn of the draw(s): a float for one image, a (B, 1, 1, 1) tensor for a batch (sms.timesteps.per_sample)."""
+        return per_sample(fn, *args, device=self.models.device)
+
+    def timestep_tensor(self, t: int | tuple[int, ...]) -> torch.Tensor:
         return torch.tensor(t, device=self.models.device)
 
     def begin(self, streams: RandomStreams) -> None:
@@ -149,14 +167,29 @@ class Branch:
     emb: torch.Tensor
 
 
+def per_row(emb: torch.Tensor, z_t: torch.Tensor) -> torch.Tensor:
+    """A (1, L, D) text embedding repeated for each of z_t's B samples (a view; B = 1 leaves it as it is)."""
+    return emb.expand(len(z_t), *emb.shape[1:])
+
+
+def batched_scores(denoisers, requests: list[tuple[str, torch.Tensor, torch.Tensor]],
+                   t: torch.Tensor) -> list[torch.Tensor]:
+    """``Denoisers.batched`` with per-sample t. Per-sample t (ndim 1) goes one request per call, because
+    ``Denoisers._run`` expands t to a call's rows only from a scalar (tiling there would restore one call)."""
+    if t.ndim == 0:
+        return denoisers.batched(requests, t)
+    return [denoisers.batched([request], row_timesteps(t, len(request[1])))[0] for request in requests]
+
+
 def guided_scores(denoisers, branches: list[Branch], t: torch.Tensor, uncond: torch.Tensor,
                   scale: float) -> list[torch.Tensor]:
     """CFG_s(ε_c, ε_u) for each branch (sms.diffusion.cfg), all branches in as few UNet calls as the
     networks allow (``Denoisers.batched``: one call per UNet, DDS = 4 rows); s = 1 skips the uncond rows."""
     if scale == 1.0:
-        return denoisers.batched([(b.network, b.z_t, b.emb) for b in branches], t)
-    requests = [(b.network, torch.cat([b.z_t, b.z_t]), torch.cat([b.emb, uncond])) for b in branches]
-    return [cfg(*out.chunk(2), scale) for out in denoisers.batched(requests, t)]
+        return batched_scores(denoisers, [(b.network, b.z_t, per_row(b.emb, b.z_t)) for b in branches], t)
+    requests = [(b.network, torch.cat([b.z_t, b.z_t]), torch.cat([per_row(b.emb, b.z_t), per_row(uncond, b.z_t)]))
+                for b in branches]
+    return [cfg(*out.chunk(2), scale) for out in batched_scores(denoisers, requests, t)]
 
 
 def count_nonfinite(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,7 +8,16 @@ import torch
 from sms.deviations import corrected_overrides
 from sms.diffusion import add_noise, cfg, posterior_variance
 from sms.fake_score import FakeScoreConfig, FakeScoreTrainer
-from sms.method import Gradient, ScoreDistillation, StepState, count_nonfinite, methods
+from sms.method import (
+    Gradient,
+    ScoreDistillation,
+    StepState,
+    batched_scores,
+    count_nonfinite,
+    methods,
+    per_row,
+    row_timesteps,
+)
 from sms.models.denoisers import FAKE, REAL, STYLE
 from sms.refine import relevance_map
 from sms.rng import VAE_STEP
@@ -56,26 +65,26 @@ class StyleMatchingScore(ScoreDistillation):
 
     def _requests(self, z_t: torch.Tensor, z_t_src: torch.Tensor) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
         """(network, z, y) rows: style and fake, cond + uncond unless their CFG scale is 1, and SAGR's edit pair."""
-        cond = self.cond
+        target, uncond, edit = (per_row(emb, z_t) for emb in (self.cond.target, self.cond.uncond, self.cond.edit))
 
         def scored(network: str, scale: float):
             if scale == 1.0:
-                return network, z_t, cond.target
-            return network, torch.cat([z_t, z_t]), torch.cat([cond.target, cond.uncond])
+                return network, z_t, target
+            return network, torch.cat([z_t, z_t]), torch.cat([target, uncond])
 
         requests = [scored(STYLE, self.config.guidance_scale), scored(FAKE, self.config.fake_guidance_scale)]
         if self.config.relevance:
-            requests.append((REAL, torch.cat([z_t_src, z_t_src]), torch.cat([cond.edit, cond.uncond])))
+            requests.append((REAL, torch.cat([z_t_src, z_t_src]), torch.cat([edit, uncond])))
         return requests
 
     def _passes(self, z_t: torch.Tensor, z_t_src: torch.Tensor, t: torch.Tensor):
         """(ε̂_style, ε̂_fake, d): the guided scores and SAGR's edit direction d = ε(y_edit) − ε(∅) (None without SAGR)."""
         requests = self._requests(z_t, z_t_src)
         if self.config.execution == "batched":
-            outputs = self.denoisers.batched(requests, t)
+            outputs = batched_scores(self.denoisers, requests, t)
         else:
             networks = {STYLE: self.denoisers.style, FAKE: self.denoisers.fake, REAL: self.denoisers.real}
-            outputs = [networks[network](z, t, y) for network, z, y in requests]
+            outputs = [networks[network](z, row_timesteps(t, len(z)), y) for network, z, y in requests]
         scales = (self.config.guidance_scale, self.config.fake_guidance_scale)
         eps_style, eps_fake = (cfg(*out.chunk(2), scale) if scale != 1.0 else out for out, scale in zip(outputs, scales))
         edit = None
@@ -88,7 +97,8 @@ class StyleMatchingScore(ScoreDistillation):
         """The release's order of work (benchmark and test baseline only): separate passes, and the
         relevance pass run with autograd on, building a graph nobody uses."""
         cond, d = self.cond, self.denoisers
-        pair = lambda y: torch.cat([y, cond.uncond])  # noqa: E731
+        pair = lambda y: torch.cat([per_row(y, z_t), per_row(cond.uncond, z_t)])  # noqa: E731
+        t = row_timesteps(t, 2 * len(z_t))
         eps_style = cfg(*d.style(torch.cat([z_t, z_t]), t, pair(cond.target)).chunk(2), self.config.guidance_scale)
         eps_fake = cfg(*d.fake(torch.cat([z_t, z_t]), t, pair(cond.target)).chunk(2), self.config.fake_guidance_scale)
         edit = None
@@ -103,14 +113,16 @@ class StyleMatchingScore(ScoreDistillation):
     def gradient(self, state: StepState) -> Gradient:
         draw = self.draw_timestep(state)
         eps = self.draw_noise(state)
-        alpha_bar_t = self.schedule.alpha_bar(draw.t)
+        alpha_bar_t = self.per_sample(self.schedule.alpha_bar, draw.t)
         t = self.timestep_tensor(draw.t)
         z_t, z_t_src = add_noise(state.z, eps, alpha_bar_t), add_noise(state.z_src, eps, alpha_bar_t)
         with self.denoisers.counting() as forwards:
             passes = self._reference_passes if self.config.execution == "reference" else self._passes
             eps_style, eps_fake, edit = passes(z_t, z_t_src, t)
             spent = forwards()
-        w_t = posterior_variance(self.schedule, draw.t, draw.t_prev, exact=self.config.exact_posterior)
+        w_t = self.per_sample(lambda t, t_prev: posterior_variance(self.schedule, t, t_prev,
+                                                                    exact=self.config.exact_posterior),
+                              draw.t, draw.t_prev)
         g, nonfinite = count_nonfinite(w_t * (eps_style - eps_fake))
         if edit is not None:
             g = g * relevance_map(edit)
@@ -120,7 +132,7 @@ class StyleMatchingScore(ScoreDistillation):
         draw = self.draw_timestep(state, "fake_t", self.fake_sampler)
         eps = self.draw_noise(state, "fake_eps")
         with self.denoisers.counting() as forwards:
-            wasted = self.cond.uncond if self.config.execution == "reference" else None
-            loss = self.trainer.step(state.z, eps, draw.t, self.cond.target, discarded_uncond=wasted)
+            wasted = per_row(self.cond.uncond, state.z) if self.config.execution == "reference" else None
+            loss = self.trainer.step(state.z, eps, draw.t, per_row(self.cond.target, state.z), discarded_uncond=wasted)
             spent = forwards()
         return {"fake_loss": loss, "fake_t": draw.t, "forwards": spent}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -16,6 +17,37 @@ samplers: Registry = Registry("timestep sampler")
 class Draw:
     t: int
     t_prev: int
+
+
+@dataclass(frozen=True)
+class Draws:
+    """One :class:`Draw` per sample of a batch (issue 14: one t per sample); ``t``/``t_prev`` are tuples."""
+
+    draws: tuple[Draw, ...]
+
+    @property
+    def t(self) -> tuple[int, ...]:
+        return tuple(draw.t for draw in self.draws)
+
+    @property
+    def t_prev(self) -> tuple[int, ...]:
+        return tuple(draw.t_prev for draw in self.draws)
+
+
+def per_sample(fn: Callable, *args, device=None):
+    """fn(*args) for one draw's ints (a Python float, exactly as the per-image path computes it); for a
+    batch's tuples, fn per sample as a float32 (B, 1, 1, 1) tensor that broadcasts over the latents
+    (a tuple of such tensors where fn returns a tuple)."""
+    if not isinstance(args[0], tuple):
+        return fn(*args)
+    values = [fn(*sample) for sample in zip(*args)]
+    if isinstance(values[0], tuple):
+        return tuple(_column(column, device) for column in zip(*values))
+    return _column(values, device)
+
+
+def _column(values, device) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32, device=device).view(-1, 1, 1, 1)
 
 
 def min_index(min_ratio: float = 0.02, grid_steps: int = GRID_STEPS) -> int:
@@ -41,9 +73,19 @@ def _draw(grid: torch.Tensor, low: int, high: int, generator: torch.Generator) -
     return Draw(int(grid[index]), int(grid[index - 1]))
 
 
+def row_timesteps(t: torch.Tensor, rows: int) -> torch.Tensor:
+    """One t per UNet row: a batch's rows come in whole blocks of its B samples (cond block, uncond block)."""
+    return t if t.ndim == 0 else t.repeat(rows // t.numel())
+
+
 class TimestepSampler:
     def sample(self, grid: torch.Tensor, step: int, num_steps: int, generator: torch.Generator) -> Draw:
         raise NotImplementedError
+
+    def sample_batch(self, grid: torch.Tensor, step: int, num_steps: int,
+                     generators: Sequence[torch.Generator]) -> Draws:
+        """One draw per sample, each from its own generator: sample i gets what it would get alone."""
+        return Draws(tuple(self.sample(grid, step, num_steps, generator) for generator in generators))
 
 
 @samplers.register("ans")

@@ -6,22 +6,39 @@ paths) and by ``sms check`` (open every checkpoint and LoRA before any GPU time 
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 
 from sms.hashing import sha256_file
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
-_STAND_IN_PREFIXES = ("tiny", "sd15-random")
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")   # loading them can run code: refused by default
+TINY = "tiny"
+RANDOM_SD15 = "sd15-random"  # full-size SD-1.5 architecture, random weights: honest timings, no download
+_STAND_IN = re.compile(rf"^({TINY}|{RANDOM_SD15})(?::(\d+))?$")
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
 class WeightFileError(ValueError):
     """A weight file that cannot be what it claims to be (truncated, not safetensors, wrong layout)."""
 
 
+def parse_stand_in(reference: str) -> tuple[str, int] | None:
+    """``'tiny'`` → ('tiny', 0); ``'sd15-random:1'`` → ('sd15-random', 1): a differently seeded copy, e.g.
+    a style base that is not the real base, as every style of the release's scripts has (spec §2)."""
+    match = _STAND_IN.match(reference)
+    return (match.group(1), int(match.group(2) or 0)) if match else None
+
+
 def is_stand_in(reference: str) -> bool:
     """'tiny', 'tiny:1', 'sd15-random', …: built from config with fixed seeds, no file."""
-    return reference.split(":", 1)[0] in _STAND_IN_PREFIXES and not Path(reference).expanduser().exists()
+    return parse_stand_in(reference) is not None
+
+
+def is_hub_id(reference: str) -> bool:
+    """``org/name`` that is not a local path: a Hugging Face hub model."""
+    return bool(_HUB_ID.match(reference)) and not Path(reference).suffix and not Path(reference).exists()
 
 
 def weight_files(reference: str | None) -> list[Path]:

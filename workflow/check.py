@@ -11,13 +11,11 @@ import re
 from pathlib import Path
 
 from sms.folders import list_images
-from sms.weights import WeightFileError, is_stand_in, safetensors_header
+from sms.weights import PICKLE_SUFFIXES, WeightFileError, is_hub_id, is_stand_in, safetensors_header
 from workflow.discovery import load_methods
 from workflow.params import Params
 
 SD15_CROSS_ATTENTION = 768
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
-_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _LDM_ATTN2_K = re.compile(r"^model\.diffusion_model\..*attn2\.to_k\.weight$")
 _LORA_ATTN2_K = re.compile(r"attn2[._]to_k.*(lora_down|lora\.down|lora_A)\.weight$")
 
@@ -95,7 +93,7 @@ def _model_problem(reference: str, where: str, config: str | None) -> tuple[str 
             except WeightFileError as error:
                 return f"{where}: {error}", None
         return None, _cross_attention_of_config(str(path))
-    if _HUB_ID.match(reference) and not path.suffix:
+    if is_hub_id(reference):
         return _hub_problem(reference, where), None
     return (f"{where}: {reference} does not exist (expected a diffusers folder, a single .safetensors file, a "
             "hub id, or 'tiny'); fix the path in params.yaml"), None

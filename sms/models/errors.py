@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
+from sms.weights import PICKLE_SUFFIXES  # noqa: F401  (re-exported: the loaders refuse these)
 
 
 class ModelLoadError(RuntimeError):

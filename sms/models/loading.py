@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +21,7 @@ from sms.models.errors import (
 )
 from sms.models.quiet import dtype_keyword, quiet_loading
 from sms.models.tokenizer import sd_clip_tokenizer
-from sms.weights import safetensors_header
-
-TINY = "tiny"
-RANDOM_SD15 = "sd15-random"  # full-size SD-1.5 architecture, random weights: honest timings, no download
-_STAND_IN = re.compile(rf"^({TINY}|{RANDOM_SD15})(?::(\d+))?$")
-_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+from sms.weights import RANDOM_SD15, TINY, is_hub_id, parse_stand_in, safetensors_header
 
 
 @dataclass
@@ -64,16 +58,9 @@ def _load_base(reference: str, dtype: torch.dtype, allow_pickle: bool, single_fi
         return _from_folder(path, dtype)
     if path.is_file():
         return _from_single_file(path, dtype, allow_pickle, single_file_config)
-    if _HUB_ID.match(reference) and not path.suffix:
+    if is_hub_id(reference):
         return _from_hub(reference, dtype)
     raise ModelLoadError(missing_model_message("model", reference, [str(path.resolve())]))
-
-
-def parse_stand_in(reference: str) -> tuple[str, int] | None:
-    """``'tiny'`` → ('tiny', 0); ``'sd15-random:1'`` → ('sd15-random', 1): a differently seeded copy, e.g.
-    a style base that is not the real base, as every style of the release's scripts has (spec §2)."""
-    match = _STAND_IN.match(reference)
-    return (match.group(1), int(match.group(2) or 0)) if match else None
 
 
 def _tiny_components(dtype: torch.dtype = torch.float32, variant: int = 0) -> BaseComponents:

@@ -18,7 +18,7 @@ from sms.models.denoisers import REAL, STYLE
 from sms.models.stack import ModelStack
 from sms.registry import Registry
 from sms.rng import RandomStreams
-from sms.timesteps import GRID_STEPS, Draw, Draws, TimestepSampler, build_sampler, per_sample, row_timesteps
+from sms.timesteps import GRID_STEPS, Draw, Draws, TimestepSampler, build_sampler, per_sample
 
 methods: Registry = Registry("score-distillation method")
 
@@ -172,24 +172,15 @@ def per_row(emb: torch.Tensor, z_t: torch.Tensor) -> torch.Tensor:
     return emb.expand(len(z_t), *emb.shape[1:])
 
 
-def batched_scores(denoisers, requests: list[tuple[str, torch.Tensor, torch.Tensor]],
-                   t: torch.Tensor) -> list[torch.Tensor]:
-    """``Denoisers.batched`` with per-sample t. Per-sample t (ndim 1) goes one request per call, because
-    ``Denoisers._run`` expands t to a call's rows only from a scalar (tiling there would restore one call)."""
-    if t.ndim == 0:
-        return denoisers.batched(requests, t)
-    return [denoisers.batched([request], row_timesteps(t, len(request[1])))[0] for request in requests]
-
-
 def guided_scores(denoisers, branches: list[Branch], t: torch.Tensor, uncond: torch.Tensor,
                   scale: float) -> list[torch.Tensor]:
     """CFG_s(ε_c, ε_u) for each branch (sms.diffusion.cfg), all branches in as few UNet calls as the
     networks allow (``Denoisers.batched``: one call per UNet, DDS = 4 rows); s = 1 skips the uncond rows."""
     if scale == 1.0:
-        return batched_scores(denoisers, [(b.network, b.z_t, per_row(b.emb, b.z_t)) for b in branches], t)
+        return denoisers.batched([(b.network, b.z_t, per_row(b.emb, b.z_t)) for b in branches], t)
     requests = [(b.network, torch.cat([b.z_t, b.z_t]), torch.cat([per_row(b.emb, b.z_t), per_row(uncond, b.z_t)]))
                 for b in branches]
-    return [cfg(*out.chunk(2), scale) for out in batched_scores(denoisers, requests, t)]
+    return [cfg(*out.chunk(2), scale) for out in denoisers.batched(requests, t)]
 
 
 def count_nonfinite(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,16 +12,14 @@ from sms.method import (
     Gradient,
     ScoreDistillation,
     StepState,
-    batched_scores,
     count_nonfinite,
     methods,
     per_row,
-    row_timesteps,
 )
 from sms.models.denoisers import FAKE, REAL, STYLE
 from sms.refine import relevance_map
 from sms.rng import VAE_STEP
-from sms.timesteps import build_sampler
+from sms.timesteps import build_sampler, row_timesteps
 
 
 @dataclass
@@ -81,7 +79,7 @@ class StyleMatchingScore(ScoreDistillation):
         """(ε̂_style, ε̂_fake, d): the guided scores and SAGR's edit direction d = ε(y_edit) − ε(∅) (None without SAGR)."""
         requests = self._requests(z_t, z_t_src)
         if self.config.execution == "batched":
-            outputs = batched_scores(self.denoisers, requests, t)
+            outputs = self.denoisers.batched(requests, t)
         else:
             networks = {STYLE: self.denoisers.style, FAKE: self.denoisers.fake, REAL: self.denoisers.real}
             outputs = [networks[network](z, row_timesteps(t, len(z)), y) for network, z, y in requests]

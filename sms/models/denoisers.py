@@ -13,6 +13,7 @@ from diffusers import UNet2DConditionModel
 from peft.tuners.tuners_utils import BaseTunerLayer
 
 from sms.models import precision
+from sms.timesteps import row_timesteps
 
 REAL, STYLE, FAKE = "real", "style", "fake"
 _UNKNOWN = object()  # adapter state not cached (at start, and after a trainable call)
@@ -56,7 +57,7 @@ class Denoisers:
 
     def _run(self, unet: UNet2DConditionModel, z_t: torch.Tensor, t: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         self.forwards += z_t.shape[0]
-        t = t.expand(z_t.shape[0]) if t.ndim else t.repeat(z_t.shape[0])
+        t = row_timesteps(t, z_t.shape[0]) if t.ndim else t.repeat(z_t.shape[0])
         dtype = self._dtype[id(unet)]
         with precision.tf32(self.tf32):
             out = unet(z_t.to(dtype), t, encoder_hidden_states=emb.to(dtype)).sample

@@ -46,6 +46,7 @@ from functools import lru_cache
 import torch
 
 from sms.diffusion import NoiseSchedule
+from sms.timesteps import row_timesteps
 
 
 @lru_cache(maxsize=None)
@@ -135,9 +136,13 @@ class AnalyticDenoisers:
         return [param for _, param in self.fake_named_parameters()]
 
     def _eps(self, law: DiagonalGaussian, z_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """One t for the call (scalar or all equal: the per-image path), else each row at its own t, the
+        batch's B per-sample t tiled over the call's stacked rows as Denoisers does (row_timesteps)."""
         self.forwards += z_t.shape[0]
-        t = int(t) if t.ndim == 0 else int(t.flatten()[0])
-        return law.eps(z_t, self.schedule.alpha_bar(t))
+        rows = row_timesteps(t, z_t.shape[0]).flatten().tolist() if t.ndim else [int(t)]
+        if len(set(rows)) == 1:
+            return law.eps(z_t, self.schedule.alpha_bar(int(rows[0])))
+        return torch.cat([law.eps(z_t[i:i + 1], self.schedule.alpha_bar(int(row))) for i, row in enumerate(rows)])
 
     def real(self, z_t, t, emb):
         return self._eps(self.source, z_t, t)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -82,15 +83,21 @@ def make_optimizer(z: torch.Tensor, loop: LoopConfig):
 
 
 @torch.no_grad()
-def encode(models: ModelStack, x: torch.Tensor, streams: RandomStreams, init: str) -> torch.Tensor:
-    """z_src = (VAE posterior sample, or its mean) × scaling factor; the sample's noise is a seeded stream."""
+def encode(models: ModelStack, x: torch.Tensor, streams: RandomStreams | Sequence[RandomStreams],
+           init: str) -> torch.Tensor:
+    """z_src = (VAE posterior sample, or its mean) × scaling factor; the sample's noise is a seeded stream
+    (a batch: one stream set per image, each image drawing what it would draw alone)."""
     vae = models.vae
     posterior = vae.encode((2 * x - 1).to(models.device, vae.dtype)).latent_dist
     mean, std = posterior.mean.float(), posterior.std.float()
     if init == "mean":
         latent = mean
     elif init == "sample":
-        latent = mean + std * streams.normal(VAE_STEP, "vae", mean.shape, device=mean.device)
+        if isinstance(streams, RandomStreams):
+            noise = streams.normal(VAE_STEP, "vae", mean.shape)
+        else:
+            noise = torch.cat([each.normal(VAE_STEP, "vae", (1, *mean.shape[1:])) for each in streams])
+        latent = mean + std * noise.to(mean.device)
     else:
         raise ValueError(f"unknown init {init!r}; use 'sample' or 'mean'")
     return latent * vae.config.scaling_factor

@@ -129,6 +129,11 @@ class ScoreDistillation:
         """Auxiliary update after z moved (``state.z`` is the new latent). Default: nothing."""
         return {}
 
+    def auxiliary_state(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.optim.Optimizer]]:
+        """What :meth:`update` trains, for a generator's checkpoint: (named parameters, named optimisers);
+        loading copies into them in place. Default: nothing (a method without auxiliary networks)."""
+        return {}, {}
+
 
 #: which ε-network scores the target (supplement D, Figure 2): the base UNet, or the style UNet (+ LoRA)
 PRIORS = ("base", "style")

@@ -104,7 +104,7 @@ def plan_images(paths: list[Path], run_config: RunConfig, out_dir: Path, *, shar
     """This shard's images of ``paths`` that ``out_dir`` does not hold finished (same config digest);
     ``captions`` maps a path (as given) to its caption, else the run's caption is used."""
     index, count = parse_shard(shard)
-    _refuse_colliding_ids(paths)
+    refuse_colliding_ids(paths)
     plan = Plan(Path(out_dir), [], [], style_name, run_name)
     for i, path in enumerate(sorted(map(Path, paths), key=image_id)):
         if i % count != index:
@@ -179,7 +179,7 @@ def stylize_files(paths: list[Path], run_config: RunConfig, out_dir: Path, *, sh
     return report
 
 
-def _refuse_colliding_ids(paths) -> None:
+def refuse_colliding_ids(paths) -> None:
     by_id: dict[str, list[str]] = {}
     for path in paths:
         by_id.setdefault(image_id(Path(path)), []).append(str(path))
@@ -206,19 +206,29 @@ def preview_strip(frames: list[Image.Image]) -> Image.Image:
     return strip
 
 
+def base_sidecar(image: str, location: str, data: bytes, size, run: ResolvedRun, digest: str,
+                 models: ModelStack) -> dict:
+    """The fields every result's sidecar has, whatever produced it (the loop here, a generator elsewhere)."""
+    return {
+        "schema": SIDECAR_SCHEMA,
+        "id": image,
+        "label": DEMO_LABEL if run.run.model.base == TINY else "",
+        "source": {"path": location, "sha256": sha256_bytes(data), "size": list(size)},
+        "config": run.as_dict(),
+        "config_digest": digest,
+        "seed": run.loop.seed,
+        "models": models.fingerprint(),
+        "environment": {"suite": __version__, "torch": torch.__version__, "python": platform.python_version(),
+                        "device": str(models.device), "dtype": run.run.model.dtype},
+    }
+
+
 def build_sidecar(task: ImageTask, data: bytes, size, result: LoopResult, run: ResolvedRun,
                   models: ModelStack) -> dict:
     iters = max(run.loop.iters, 1)
     forwards = sum(result.trace.forwards)
     return {
-        "schema": SIDECAR_SCHEMA,
-        "id": task.image_id,
-        "label": DEMO_LABEL if run.run.model.base == TINY else "",
-        "source": {"path": task.location, "sha256": sha256_bytes(data), "size": list(size)},
-        "config": run.as_dict(),
-        "config_digest": task.digest,
-        "seed": run.loop.seed,
-        "models": models.fingerprint(),
+        **base_sidecar(task.image_id, task.location, data, size, run, task.digest, models),
         "iterations": run.loop.iters,
         "timings": {"seconds_total": result.seconds_total, "seconds_iterations": result.seconds_iterations,
                     "seconds_per_iter": result.seconds_iterations / iters},
@@ -227,6 +237,4 @@ def build_sidecar(task: ImageTask, data: bytes, size, result: LoopResult, run: R
         "nonfinite": {"total": sum(result.trace.nonfinite),
                       "steps": [i for i, n in enumerate(result.trace.nonfinite) if n]},
         "trace": asdict(result.trace),
-        "environment": {"suite": __version__, "torch": torch.__version__, "python": platform.python_version(),
-                        "device": str(models.device), "dtype": run.run.model.dtype},
     }

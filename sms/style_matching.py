@@ -61,6 +61,9 @@ class StyleMatchingScore(ScoreDistillation):
     def begin(self, streams) -> None:
         self.trainer.reset(streams.generator(VAE_STEP, "fake_init"))
 
+    def auxiliary_state(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.optim.Optimizer]]:
+        return {f"fake.{name}": param for name, param in self.trainer.named}, {"fake": self.trainer.optimizer}
+
     def _requests(self, z_t: torch.Tensor, z_t_src: torch.Tensor) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
         """(network, z, y) rows: style and fake, cond + uncond unless their CFG scale is 1, and SAGR's edit pair."""
         target, uncond, edit = (per_row(emb, z_t) for emb in (self.cond.target, self.cond.uncond, self.cond.edit))

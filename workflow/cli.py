@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from workflow.errors import reported
+from workflow.generator_cli import add_train_parser
 
 EPILOG = """examples:
   sms check                                   validate the active profile of params.yaml, list every problem
@@ -15,6 +16,8 @@ EPILOG = """examples:
   sms stylize photo.jpg --method dds --profile official --out out/
   sms metrics sms                             one run's numbers, per style (after `dvc repro`)
   sms methods                                 registered methods and their profiles
+  sms train-generator --content photos/ --out gen/   distil a method into a feed-forward generator
+  sms stylize --generator gen/ photos/ --out out/     … and stylise with it, one forward pass per image
 """
 STAGE_HELP = {
     "check": "validate the active profile: paths, files (headers), methods, settings, data sets",
@@ -49,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.add_argument("--json", type=Path, default=None, metavar="FILE",
                          help="write them as JSON (the pipeline's reports/metrics/runs/RUN.json) instead of printing")
     _add_stylize(commands)
+    add_train_parser(commands, _formatter, add_run_flags)
     commands.add_parser("methods", help="list registered methods with their profiles and settings")
     return parser
 
@@ -79,8 +83,16 @@ def _add_stylize(commands) -> None:
                        help="retries of an image whose worker died or failed other than by its input (default 2)")
     scale.add_argument("--workers", type=int, default=None, metavar="N",
                        help="at most N Ray workers (default: every GPU share of the cluster)")
-    by_hand = stylize.add_argument_group("by hand (ignored with --run: params.yaml decides)")
-    add = by_hand.add_argument
+    stylize.add_argument("--generator", type=Path, default=None, metavar="RUN_DIR",
+                         help="stylise with a trained generator (`sms train-generator`): one forward pass per image")
+    stylize.add_argument("--batch-size", type=int, default=8, metavar="N",
+                         help="with --generator: images per forward pass (default 8)")
+    add_run_flags(stylize.add_argument_group("by hand (ignored with --run: params.yaml decides)"))
+
+
+def add_run_flags(group) -> None:
+    """What a run is made of, given on the command line (stylising or training a generator by hand)."""
+    add = group.add_argument
     add("--method", default="sms", help="registered method (see `sms methods`)")
     add("--profile", default=None, help="the method's named profile (default: its own)")
     add("--set", action="append", default=[], metavar="KEY=JSON",
@@ -122,7 +134,7 @@ def _params(args):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with reported(f"sms {args.command}"):
-        if args.command in ("check", "stylize", "methods"):  # the others need no method (and no torch)
+        if args.command in ("check", "stylize", "methods", "train-generator"):  # the others need no method (and no torch)
             from workflow.discovery import load_methods
 
             load_methods(args.plugins)
@@ -134,7 +146,17 @@ def _dispatch(args) -> int:
 
     if args.command == "methods":
         return _list_methods()
+    if args.command == "train-generator":
+        from workflow import generator_cli
+
+        if args.run:
+            return stages.train_generators(_params(args), args.run, progress=not args.no_progress)
+        return generator_cli.train_by_hand(args)
     if args.command == "stylize":
+        if args.generator is not None and not args.run:
+            from workflow.generator_cli import stylize_by_hand as stylize_with_generator
+
+            return stylize_with_generator(args)
         if args.run:
             from workflow.executor import executor_flags
 

@@ -130,7 +130,8 @@ class Inputs:
             found |= set(self.aggregate["style"])
         for run in self.runs:
             if (self.results / run).is_dir():
-                found |= {p.name for p in (self.results / run).iterdir() if p.is_dir()}
+                # results/RUN/_generator/ holds a feed-forward run's trained generators, not a style
+                found |= {p.name for p in (self.results / run).iterdir() if p.is_dir() and not p.name.startswith("_")}
         return [s for s in found if s]
 
     # --- runs ------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 SOURCE_TABLE1 = "paper [supp Table 1, L40]"
 SOURCE_NOTES = "paper [notes, unverified]"
+SOURCE_FEEDFORWARD = "paper [feed-forward table, as quoted in issue 14, unverified]"
 
 # Table 1: seconds per image on an L40. Two-stage methods give "stage1+stage2"; the total is what we compare.
 RUNTIME_S_PER_IMAGE: dict[str, tuple[str, float]] = {
@@ -45,4 +46,13 @@ ABLATION: dict[str, dict[str, float]] = {
     "full (SMS)": {"lpips": 0.326, "artfid": 18.686},
     "uniform t": {"lpips": 0.389, "artfid": 32.936},
     "linear-annealed t": {"lpips": 0.408, "artfid": 23.524},
+}
+
+# Feed-forward generators (one ~43 MB network per style, trained with each method's loss), LPIPS↓ / ArtFID↓.
+# Scenimefy is a paper-only row: the suite does not run it.
+FEEDFORWARD: dict[str, dict[str, float]] = {
+    "Scenimefy": {"lpips": 0.422, "artfid": 18.561},
+    "DDS": {"lpips": 0.321, "artfid": 18.338},
+    "PDS": {"lpips": 0.427, "artfid": 24.590},
+    "SMS": {"lpips": 0.268, "artfid": 17.079},
 }

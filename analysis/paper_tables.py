@@ -138,6 +138,28 @@ def ablation_table(inputs: Inputs) -> Table:
     return table
 
 
+def feedforward_table(inputs: Inputs) -> Table:
+    """Generators distilled with each method (issue 14): ours with CIs beside the paper's, joined by label."""
+    metrics, reported = ["lpips", "artfid", "fid_art", "seconds_per_image"], ["lpips", "artfid"]
+    table = Table("feedforward", "Feed-forward generators — one network per style, trained with each method's loss",
+                  [Column("method", "method"), Column("run", "run"), Column("style", "style"),
+                   Column("lpips", "LPIPS ↓"), Column("artfid", "ArtFID ↓"), Column("fid_art", "FID_art ↓"),
+                   Column("seconds_per_image", "s / image"), Column("paper_lpips", "paper LPIPS ↓"),
+                   Column("paper_artfid", "paper ArtFID ↓")])
+    slots = inputs.tagged("feedforward")
+    for style in inputs.styles:
+        for slot in slots:
+            table.add(slot.label, slot.run, style, *_cells(inputs, slot.run, style, metrics),
+                      *_reported(paper.FEEDFORWARD.get(slot.label, {}), reported))
+    for label, values in _paper_only(paper.FEEDFORWARD, slots):
+        table.add(f"{label} — {paper.SOURCE_FEEDFORWARD}", "", "paper styles", *[BLANK for _ in metrics],
+                  *_reported(values, reported))
+    table.caption = (CI_NOTE + " s / image: one forward pass (VAE encode, G_θ, decode; batched). Paper columns: "
+                     f"{paper.SOURCE_FEEDFORWARD}, joined by method label; its generator architecture and "
+                     "training data are unpublished (the suite's: sms/generator.py, params.yaml `generator`).")
+    return table
+
+
 def identity_table(inputs: Inputs) -> Table:
     metrics = ["lpips", "ssim", "psnr", "clip_style", "artfid"]
     table = Table("identity", "Identity loss variants (supplement E.1)",

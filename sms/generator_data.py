@@ -4,7 +4,8 @@ Every crop is drawn from a generator keyed by (seed, step), so batch ``step`` is
 straight through or resumed; each crop gets its own id (its source image, step and slot), which keys its
 t, ε and VAE draws (sms.generator_step.batch_streams). Images are decoded when a crop needs them (a DIV2K
 training set does not fit in memory decoded); one whose short side is below the crop size is scaled up
-first. Unreadable files are left out at construction and listed in ``skipped``.
+first; with ``short_side`` every image is first resized to it (the scale the generator will be used at).
+Unreadable files are left out at construction and listed in ``skipped``.
 """
 from __future__ import annotations
 
@@ -33,12 +34,13 @@ class CropSource:
     paths: list[Path]
     crop: int
     seed: int
+    short_side: int | None = None    # each image resized to this short side first (None: as it is)
     sizes: list[tuple[int, int]] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)   # path → reason
 
     @classmethod
-    def from_paths(cls, paths: Sequence[Path], crop: int, seed: int) -> "CropSource":
-        source = cls([], crop, seed)
+    def from_paths(cls, paths: Sequence[Path], crop: int, seed: int, short_side: int | None = None) -> "CropSource":
+        source = cls([], crop, seed, short_side)
         for path in sorted(map(Path, paths), key=image_id):
             try:
                 source.sizes.append(load_rgb(path).size)
@@ -72,9 +74,9 @@ class CropSource:
 
     def _scaled(self, index: int) -> Image.Image:
         image = load_rgb(self.paths[index])
-        short = min(image.size)
-        if short >= self.crop:
+        short, wanted = min(image.size), max(self.short_side or 0, self.crop)
+        if short == wanted or short > wanted and not self.short_side:
             return image
-        scale = self.crop / short
-        return image.resize((max(self.crop, round(image.width * scale)), max(self.crop, round(image.height * scale))),
+        scale = wanted / short
+        return image.resize((max(wanted, round(image.width * scale)), max(wanted, round(image.height * scale))),
                             Image.Resampling.BICUBIC)

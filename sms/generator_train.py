@@ -47,6 +47,7 @@ class TrainConfig:
     steps: int = 2000
     batch_size: int = 4
     crop: int = 512                 # pixels; the latent crop is crop / 8
+    short_side: int | None = None   # resize each training image to this short side before cropping (None: as is)
     lr: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
@@ -98,7 +99,7 @@ def train_generator(paths: Sequence[Path], run_config: RunConfig, train: TrainCo
     out_dir = Path(out_dir)
     run = resolve(run_config)
     loop = run.loop
-    crops = CropSource.from_paths(paths, train.crop, loop.seed)
+    crops = CropSource.from_paths(paths, train.crop, loop.seed, train.short_side)
     digest = training_digest(run_config, train, crops.manifest_digest())
     record = _training_record(run, train, crops, digest)
     found = checkpoints(out_dir)

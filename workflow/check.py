@@ -24,7 +24,10 @@ def check_profile(params: Params, runs: list[str] | None = None) -> list[str]:
     """Problems of the active profile (and of ``runs``, default all); empty when everything is usable."""
     problems = _check_runs(params, runs if runs is not None else list(params.runs))
     problems += _check_weights(params)
-    problems += _check_content(params)
+    problems += _check_content(params.profile["content"], f"profiles.{params.profile_name}.content")
+    if params.generator:
+        problems += _check_content(params.generator["train_content"],
+                                   f"profiles.{params.profile_name}.generator.train_content")
     problems += _check_style_sets(params)
     problems += _check_metric_weights(params)
     problems += _check_device(params.stylize["device"], f"profiles.{params.profile_name}.stylize.device")
@@ -46,7 +49,22 @@ def _check_runs(params: Params, runs: list[str]) -> list[str]:
             except (ConfigError, UnknownName) as error:
                 problems.append(f"runs.{run}: {error}")
                 break
+        if params.is_generator_run(run):
+            problems += _check_generator_run(params, run)
     return problems
+
+
+def _check_generator_run(params: Params, run: str) -> list[str]:
+    from sms.config import ConfigError
+
+    if not params.generator:
+        return [f"runs.{run}.generator: profile {params.profile_name!r} has no `generator:` section (its training "
+                "content and settings); add one, as the demo and paper profiles have"]
+    try:
+        params.train_config(run)
+    except ConfigError as error:
+        return [f"runs.{run}.generator (over profiles.{params.profile_name}.generator.train): {error}"]
+    return []
 
 
 def _cross_attention_of_config(folder: str | None) -> int | None:
@@ -145,8 +163,7 @@ def _check_weights(params: Params) -> list[str]:
     return problems
 
 
-def _check_content(params: Params) -> list[str]:
-    content, where = params.profile["content"], f"profiles.{params.profile_name}.content"
+def _check_content(content: dict, where: str) -> list[str]:
     if content["kind"] == "div2k":
         given = [(key, content[key]) for key in ("zip", "folder") if content.get(key)]
         if not given:

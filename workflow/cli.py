@@ -150,13 +150,20 @@ def _dispatch(args) -> int:
         from workflow import generator_cli
 
         if args.run:
-            return stages.train_generators(_params(args), args.run, progress=not args.no_progress)
+            from workflow import generator_stages
+
+            return generator_stages.train(_params(args), args.run, progress=not args.no_progress)
         return generator_cli.train_by_hand(args)
     if args.command == "stylize":
         if args.generator is not None and not args.run:
             from workflow.generator_cli import stylize_by_hand as stylize_with_generator
 
             return stylize_with_generator(args)
+        if args.run and _params(args).is_generator_run(args.run):
+            from workflow import generator_stages
+
+            return generator_stages.stylize(_params(args), args.run, progress=not args.no_progress,
+                                            batch_size=args.batch_size)
         if args.run:
             from workflow.executor import executor_flags
 

@@ -19,6 +19,7 @@ TRAIN_FLAGS = {
     "steps": (int, "training steps of the method's loss (default 2000)"),
     "batch_size": (int, "crops per step (default 4)"),
     "crop": (int, "crop side in pixels, a multiple of 8 (default 512)"),
+    "short_side": (int, "resize each training image to this short side before cropping (default: as it is)"),
     "lr": (float, "AdamW learning rate of θ (default 1e-4)"),
     "schedule": (str, "constant or cosine, after --warmup steps (default constant)"),
     "warmup": (int, "linear warm-up steps (default 0)"),

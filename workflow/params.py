@@ -61,6 +61,21 @@ class Params:
     def metrics_device(self) -> str:
         return self.metrics.get("device") or self.stylize["device"]
 
+    @property
+    def generator(self) -> dict[str, Any]:
+        """Training content and settings of the feed-forward generators (runs that declare `generator:`)."""
+        return self.profile.get("generator") or {}
+
+    def is_generator_run(self, name: str) -> bool:
+        return self.run(name).get("generator") is not None
+
+    def train_config(self, run_name: str):
+        """The TrainConfig of a generator run: the profile's generator.train < the run's own `generator`."""
+        from sms.config import deep_merge, from_dict
+        from sms.generator_train import TrainConfig
+
+        return from_dict(TrainConfig, deep_merge(self.generator.get("train") or {}, self.run(run_name)["generator"]))
+
     def run(self, name: str) -> dict:
         if name not in self.runs:
             from sms.registry import closest

@@ -14,7 +14,7 @@ from typing import Any
 from sms.registry import closest
 
 NUMBER = (int, float)
-TABLES = ("main", "runtime", "rapsd", "ablation", "identity", "lambda")
+TABLES = ("main", "runtime", "rapsd", "ablation", "identity", "lambda", "feedforward")
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,11 @@ PROFILE = {
     "styles": _key(dict, required=True),
     "metrics": _key(dict, required=True),
     "executor": _key(dict, help="where the stylise stages' images run (local or ray); not tracked by DVC"),
+    "generator": _key(dict, help="feed-forward generators of runs that declare `generator:`: their training "
+                                 "content and settings"),
 }
+GENERATOR = {"train_content": _key(dict, required=True, help="the training images, declared as `content` is"),
+             "train": _key(dict, help="sms.generator_train.TrainConfig settings (steps, batch_size, crop, lr, …)")}
 STYLIZE = {
     "model": _key(str, required=True, help="'tiny', hub id, diffusers folder or single .safetensors file"),
     "model_config": _key(str, type(None), path=True, help="diffusers config folder for a non-SD-1.5 single file"),
@@ -77,7 +81,9 @@ WEIGHTS = {name: PATH for name in ("alexnet", "clip", "clip_config", "inception"
 EXECUTOR = {"kind": _key(str, choices=("local", "ray")), "address": OPT_STR, "gpus_per_worker": _key(*NUMBER),
             "max_retries": _key(int), "workers": _key(int, type(None))}
 RUN = {"method": _key(str, required=True), "profile": OPT_STR, "set": _key(dict), "loop": _key(dict),
-       "tables": _key(dict)}
+       "tables": _key(dict),
+       "generator": _key(dict, help="train a feed-forward generator per style with this run's method and stylise "
+                                    "with it (settings over the profile's generator.train)")}
 
 
 class Validator:
@@ -132,12 +138,11 @@ def validate(params: Any, root: Path) -> list[str]:
         stylize = check.section(profile.get("stylize") or {}, STYLIZE, f"{where}.stylize")
         if isinstance(stylize.get("model"), str):
             stylize["model"] = check.expand(stylize["model"])
-        content = profile.get("content") or {}
-        kind = content.get("kind") if isinstance(content, dict) else None
-        if kind not in CONTENT:
-            check.problems.append(f"{where}.content.kind: {kind!r} is not one of {', '.join(CONTENT)}")
-        else:
-            check.section(content, CONTENT[kind], f"{where}.content")
+        kind = _content(check, profile.get("content") or {}, f"{where}.content")
+        if profile.get("generator") is not None:
+            generator = check.section(profile["generator"], GENERATOR, f"{where}.generator")
+            if "train_content" in generator:
+                _content(check, generator["train_content"] or {}, f"{where}.generator.train_content")
         for style_name, style in (profile.get("styles") or {}).items():
             style = check.section(style, STYLE, f"{where}.styles.{style_name}")
             if isinstance(style.get("style_base"), str):
@@ -158,3 +163,13 @@ def validate(params: Any, root: Path) -> list[str]:
                 check.problems.append(f"runs.{run_name}.tables.{table}: unknown table.{closest(table, TABLES)} "
                                       f"Known: {', '.join(TABLES)}")
     return check.problems
+
+
+def _content(check: Validator, content: dict, where: str) -> str | None:
+    """Validate a content declaration (its keys depend on its kind); returns the kind if known."""
+    kind = content.get("kind") if isinstance(content, dict) else None
+    if kind not in CONTENT:
+        check.problems.append(f"{where}.kind: {kind!r} is not one of {', '.join(CONTENT)}")
+        return None
+    check.section(content, CONTENT[kind], where)
+    return kind

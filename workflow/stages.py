@@ -26,6 +26,7 @@ RESULTS = Path("results")
 METRICS = Path("reports/metrics")
 REPORT = Path("reports/paper")
 LOCKS = Path("build/locks")   # sha256 of the weight files: stylize.json (models, LoRAs), metrics.json
+TRAIN_CONTENT = STAGED / "train_content"       # the feed-forward generators' training images
 STANDIN_WEIGHTS = STAGED / "metric_weights"   # random stand-in backbones (demo): every metric runs, labelled
 
 
@@ -62,25 +63,16 @@ def metric_weight_files(params: Params) -> dict[str, Path]:
 
 
 def stage(params: Params) -> None:
-    profile, content = params.profile, params.profile["content"]
+    profile = params.profile
     STANDIN_WEIGHTS.mkdir(parents=True, exist_ok=True)  # the metrics stages depend on it in every profile
     if params.metrics.get("standin_weights"):
         from eval.standin import write_standin_weights
 
         write_standin_weights(STANDIN_WEIGHTS, seed=params.seed)
-    if content["kind"] == "demo":
-        from data.demo import materialise_demo_content
-
-        materialise_demo_content(STAGED / "content")
-    elif content["kind"] == "div2k":
-        from data.div2k import SPLITS, stage_div2k
-
-        stage_div2k(STAGED / "content", SPLITS[content.get("split", "valid")], zip_path=_path(content.get("zip")),
-                    folder=_path(content.get("folder")), accepted_sha256=content.get("sha256"))
-    else:
-        from data.style_set import stage_style_set
-
-        stage_style_set("content", Path(content["path"]), STAGED / "content")
+    stage_content(profile["content"], STAGED / "content")
+    TRAIN_CONTENT.mkdir(parents=True, exist_ok=True)    # the stylise stages depend on it in every profile
+    if params.generator:
+        stage_content(params.generator["train_content"], TRAIN_CONTENT)
     for name, style in profile["styles"].items():
         if style.get("style_set"):
             from data.style_set import stage_style_set
@@ -90,6 +82,40 @@ def stage(params: Params) -> None:
             from data.demo import materialise_demo_style
 
             materialise_demo_style(STAGED / "styles" / name, style.get("demo_set", "painted"))
+
+
+def stage_content(content: dict, out: Path) -> None:
+    """A content declaration (demo, div2k or folder) staged into ``out`` with its hashed manifest."""
+    if content["kind"] == "demo":
+        from data.demo import materialise_demo_content
+
+        materialise_demo_content(out)
+    elif content["kind"] == "div2k":
+        from data.div2k import SPLITS, stage_div2k
+
+        stage_div2k(out, SPLITS[content.get("split", "valid")], zip_path=_path(content.get("zip")),
+                    folder=_path(content.get("folder")), accepted_sha256=content.get("sha256"))
+    else:
+        from data.style_set import stage_style_set
+
+        stage_style_set(out.name, Path(content["path"]), out)
+
+
+def staged_images(folder: Path, limit: int | None = None) -> list[Path]:
+    """The images a staged manifest lists (data.prepare's reader; unreadable files were left out at staging)."""
+    from data.prepare import read_source_set
+
+    if not (folder / "manifest.json").is_file():
+        raise UserError(f"{folder / 'manifest.json'} not found: run the `stage` stage first (`sms stage`).")
+    return [image.path for image in read_source_set(folder).images][:limit]
+
+
+def prepared_records() -> list[dict]:
+    """The prepared content's manifest records (``path`` relative to data/prepared/content, ``caption``)."""
+    manifest = PREPARED / "manifest.json"
+    if not manifest.is_file():
+        raise UserError(f"{manifest} not found: run the `prepare` stage first (`dvc repro prepare` or `sms prepare`).")
+    return json.loads(manifest.read_text())["records"]
 
 
 def prepare(params: Params) -> None:
@@ -108,10 +134,7 @@ def stylize(params: Params, run_name: str, shard: str | None = None, progress: b
     params.run(run_name)
     options = executor_options(params.executor, **(executor or {}))
     require_valid(params, [run_name])
-    manifest = PREPARED / "manifest.json"
-    if not manifest.is_file():
-        raise UserError(f"{manifest} not found: run the `prepare` stage first (`dvc repro prepare` or `sms prepare`).")
-    records = json.loads(manifest.read_text())["records"]
+    records = prepared_records()
     paths = [PREPARED / record["path"] for record in records]
     captions = {str(PREPARED / r["path"]): r.get("caption", "") for r in records}
     jobs = [StylizeJob(paths, params.run_config(run_name, style_name), RESULTS / run_name / style_name,

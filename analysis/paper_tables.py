@@ -37,6 +37,19 @@ def _paper_only(reported: dict, slots: list[Slot]) -> list[tuple[str, object]]:
     return [(label, values) for label, values in reported.items() if label not in ours]
 
 
+def _rows_beside_paper(table: Table, inputs: Inputs, slots: list[Slot], metrics: list[str],
+                       reported: dict[str, dict[str, float]], reported_metrics: list[str], source: str,
+                       where: str) -> None:
+    """Our rows (every style × tagged run) with the paper's numbers of the same label in the last columns,
+    then the paper's rows no run carries."""
+    for style in inputs.styles:
+        for slot in slots:
+            table.add(slot.label, slot.run, style, *_cells(inputs, slot.run, style, metrics),
+                      *_reported(reported.get(slot.label, {}), reported_metrics))
+    for label, values in _paper_only(reported, slots):
+        table.add(f"{label} — {source}", "", where, *[BLANK for _ in metrics], *_reported(values, reported_metrics))
+
+
 # --- Table 1: cost ---------------------------------------------------------------------------------------
 RUNTIME = [  # (per_image.csv column, sidecar key path, scale, header)
     ("seconds_per_image", ("timings", "seconds_total"), 1.0, "s / image"),
@@ -127,13 +140,8 @@ def ablation_table(inputs: Inputs) -> Table:
                    Column("paper_artfid", "paper ArtFID ↓")])
     order = list(paper.ABLATION)   # the paper's row order for its variants; other tagged runs after them
     slots = sorted(inputs.tagged("ablation"), key=lambda s: order.index(s.label) if s.label in order else len(order))
-    for style in inputs.styles:
-        for slot in slots:
-            table.add(slot.label, slot.run, style, *_cells(inputs, slot.run, style, metrics),
-                      *_reported(paper.ABLATION.get(slot.label, {}), reported))
-    for label, values in _paper_only(paper.ABLATION, slots):
-        table.add(f"{label} — {paper.SOURCE_NOTES}", "", "DIV2K, paper styles", *[BLANK for _ in metrics],
-                  *_reported(values, reported))
+    _rows_beside_paper(table, inputs, slots, metrics, paper.ABLATION, reported,
+                       paper.SOURCE_NOTES, "DIV2K, paper styles")
     table.caption = CI_NOTE + f" Paper columns: {paper.SOURCE_NOTES}, sms-spec §10, joined by variant label."
     return table
 
@@ -146,14 +154,8 @@ def feedforward_table(inputs: Inputs) -> Table:
                    Column("lpips", "LPIPS ↓"), Column("artfid", "ArtFID ↓"), Column("fid_art", "FID_art ↓"),
                    Column("seconds_per_image", "s / image"), Column("paper_lpips", "paper LPIPS ↓"),
                    Column("paper_artfid", "paper ArtFID ↓")])
-    slots = inputs.tagged("feedforward")
-    for style in inputs.styles:
-        for slot in slots:
-            table.add(slot.label, slot.run, style, *_cells(inputs, slot.run, style, metrics),
-                      *_reported(paper.FEEDFORWARD.get(slot.label, {}), reported))
-    for label, values in _paper_only(paper.FEEDFORWARD, slots):
-        table.add(f"{label} — {paper.SOURCE_FEEDFORWARD}", "", "paper styles", *[BLANK for _ in metrics],
-                  *_reported(values, reported))
+    _rows_beside_paper(table, inputs, inputs.tagged("feedforward"), metrics, paper.FEEDFORWARD, reported,
+                       paper.SOURCE_FEEDFORWARD, "paper styles")
     table.caption = (CI_NOTE + " s / image: one forward pass (VAE encode, G_θ, decode; batched). Paper columns: "
                      f"{paper.SOURCE_FEEDFORWARD}, joined by method label; its generator architecture and "
                      "training data are unpublished (the suite's: sms/generator.py, params.yaml `generator`).")

@@ -62,15 +62,6 @@ LOW = FREQ <= 2                    # inside PSR's mask whenever k = ⌊t/500·14
 HIGH = FREQ >= 8                   # inside the mask only for t ≥ 286 (early ANS iterations)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tensors here are tiny: intra-op threads only add overhead (and contention on a shared 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def laws() -> tuple[DiagonalGaussian, DiagonalGaussian]:
     f = FREQ.float()
     s_src = (1.0 / (1.0 + 0.35 * f)).expand(C, H, W).clone()       # power falls with frequency

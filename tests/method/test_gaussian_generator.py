@@ -117,14 +117,6 @@ def train(name: str, stop: int = STEPS, sign: float = 1.0,
     return generator, history
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def trained() -> dict[str, tuple[DiagonalLinearGenerator, list[float]]]:
     return {"sms": train("sms", relevance=False),

@@ -94,20 +94,26 @@ def checkpoints(out_dir: Path) -> list[Path]:
 
 
 def train_generator(paths: Sequence[Path], run_config: RunConfig, train: TrainConfig, out_dir: Path, *,
-                    models: ModelStack | None = None, progress: bool = True,
+                    models: ModelStack | None = None, progress: bool = True, restart: bool = False,
                     on_step: Callable[[int], None] | None = None) -> TrainResult:
+    """Train into ``out_dir``, resuming from its last checkpoint; a finished run with the same config is kept.
+    ``out_dir`` holding another config (settings, data or weights) is refused, or with ``restart`` cleared
+    and trained anew (the pipeline's choice: its results follow params.yaml and the weight files)."""
     out_dir = Path(out_dir)
     run = resolve(run_config)
     loop = run.loop
     crops = CropSource.from_paths(paths, train.crop, loop.seed, train.short_side)
     digest = training_digest(run_config, train, crops.manifest_digest())
     record = _training_record(run, train, crops, digest)
-    found = checkpoints(out_dir)
     previous = _read_json(out_dir / "training.json")
     if previous and previous.get("config_digest") != digest:
-        raise ConfigError(f"{out_dir} holds a generator trained with another config or data (digest "
-                          f"{previous.get('config_digest')}, now {digest}): train into a new --out folder, or "
-                          f"delete {out_dir} to start over.")
+        if not restart:
+            raise ConfigError(f"{out_dir} holds a generator trained with another config, data or weights (digest "
+                              f"{previous.get('config_digest')}, now {digest}): train into a new --out folder, or "
+                              f"pass --restart to discard it and train anew.")
+        _clear(out_dir)
+        previous = None
+    found = checkpoints(out_dir)
     if previous and previous.get("status") == "finished" and (out_dir / "generator.safetensors").is_file():
         return TrainResult(out_dir, 0, train.total_steps, previous["timings"]["seconds_per_step"])
 
@@ -162,6 +168,13 @@ def train_generator(paths: Sequence[Path], run_config: RunConfig, train: TrainCo
                   timings={"seconds_training": seconds, "seconds_per_step": per_step})
     atomic_write_json(out_dir / "training.json", record)
     return TrainResult(out_dir, train.total_steps - start, start, per_step)
+
+
+def _clear(out_dir: Path) -> None:
+    for name in ("generator.safetensors", "training.json", "log.jsonl"):
+        (out_dir / name).unlink(missing_ok=True)
+    for stale in checkpoints(out_dir):
+        stale.unlink()
 
 
 def _training_record(run, train: TrainConfig, crops: CropSource, digest: str) -> dict:

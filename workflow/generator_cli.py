@@ -38,6 +38,8 @@ def add_train_parser(commands, formatter, add_run_flags) -> None:
                        help="training images: files or folders (repeatable; by hand)")
     train.add_argument("--out", type=Path, default=None, metavar="RUN_DIR", help="where checkpoints and the generator go")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--restart", action="store_true",
+                       help="RUN_DIR holds a training with other settings: discard it and train anew")
     settings = train.add_argument_group("training (default: the suite's; tiny model: tiny network, 64 px crops)")
     for name, (kind, text) in TRAIN_FLAGS.items():
         settings.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, dest=f"train_{name}",
@@ -73,7 +75,8 @@ def train_by_hand(args) -> int:
     config = run_config(args)
     resolve(config)
     train = train_config(train_settings(args))
-    result = train_generator(expand_inputs(args.content), config, train, args.out, progress=not args.no_progress)
+    result = train_generator(expand_inputs(args.content), config, train, args.out, progress=not args.no_progress,
+                             restart=args.restart)
     _print_trained(args.out, result)
     return 0
 

@@ -2,8 +2,8 @@
 
 For each style: train G_θ with the run's method on the profile's ``generator.train_content`` (staged by the
 ``stage`` stage; crops at the profile's ``generator.train`` settings, each image first resized to the
-content's ``size``) into ``results/RUN/_generator/STYLE/`` — resumable from its checkpoints, kept when finished
-— then stylise the prepared content with it into ``results/RUN/STYLE/``, the per-image path's format, so
+content's ``size``) into ``results/RUN/_generator/STYLE/`` — resumable from its checkpoints, kept when finished,
+trained anew when the settings, data or weight files changed — then stylise the prepared content with it into ``results/RUN/STYLE/``, the per-image path's format, so
 ``evaluate`` and ``report`` treat the run as any other.
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ def train(params: Params, run_name: str, progress: bool = True) -> int:
     paths = staged_images(TRAIN_CONTENT, content.get("limit"))
     for style_name in params.styles:
         result = train_generator(paths, params.run_config(run_name, style_name), settings,
-                                 generator_dir(run_name, style_name), progress=progress)
+                                 generator_dir(run_name, style_name), progress=progress, restart=True)
         state = "kept (finished)" if result.steps_run == 0 else f"trained {result.steps_run} steps"
         print(f"{run_name}/{style_name}: generator {state}, {result.seconds_per_step:.3g} s/step")
     return 0

@@ -56,7 +56,7 @@ def test_undeclared_runs_appear_in_no_table_and_once_in_the_report_notes(tmp_pat
     paths = build_tree(tmp_path)
     assert run_report(paths) == 0
     tables = [path.read_text() for path in (paths["out"] / "tables").glob("*.*")]
-    assert len(tables) == 3 * 6 and all(UNDECLARED not in text for text in tables)
+    assert len(tables) == 3 * 7 and all(UNDECLARED not in text for text in tables)
     assert all("0.987" not in text for text in tables)  # its LPIPS, under no other name either
     for name in ("lambda_tradeoff.csv", "rapsd.csv"):
         assert UNDECLARED not in (paths["out"] / name).read_text()

@@ -131,6 +131,10 @@ def test_a_different_config_in_the_same_folder_is_refused(tmp_path, stack):
         train_generator(sorted(content.glob("*.png")), run, other, tmp_path / "g", models=stack, progress=False)
     again = train_generator(sorted(content.glob("*.png")), run, train, tmp_path / "g", models=stack, progress=False)
     assert again.steps_run == 0
+    anew = train_generator(sorted(content.glob("*.png")), run, other, tmp_path / "g", models=stack, progress=False,
+                           restart=True)
+    assert anew.steps_run == 2 and anew.resumed_from == 0
+    assert json.loads((tmp_path / "g" / "training.json").read_text())["train"]["lr"] == 0.5
 
 
 def test_command_line_errors_are_one_paragraph_with_exit_2(tmp_path, capsys):

@@ -99,6 +99,7 @@ def fabricate(home: Path) -> dict:
     zip_path, zip_sha = write_div2k_zip(home / "data" / "DIV2K_valid_HR.zip")
     for name, seed in (("watercolor", 1), ("pixel", 2)):
         write_style_set(home / "data" / "styles" / name, seed)
+    write_style_set(home / "data" / "train_photos", 3)     # the generators' training images: a user's folder
     metric_json = write_metric_weights(weights / "metrics")
     import json
 
@@ -121,6 +122,9 @@ def fabricate(home: Path) -> dict:
             "pixel": {"prompt": "3232pixel, pixel art", "lora": tilde(files["lora_pixel"]),
                       "style_base": tilde(files["folder"]), "lambda": 2.0e-4, "style_set": "~/data/styles/pixel"},
         },
+        "generator": {"train_content": {"kind": "folder", "path": "~/data/train_photos", "size": 64, "limit": None},
+                      "train": {"steps": 3, "batch_size": 2, "crop": 64, "lr": 1.0e-4, "architecture": "default",
+                                "checkpoint_every": 2}},
         "metrics": {"standin_weights": False, "bootstrap": 50, "device": None, "options": {"fid_art": {"resize": 299}, "artfid": {"resize": 299}},
                     "weights": {**metric_weights, "clip_arch": metric_files["clip_arch"], "verify_hashes": False}},
     }

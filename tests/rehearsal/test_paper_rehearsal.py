@@ -4,6 +4,7 @@ the tiny models (README, "for the paper": the same dry run with your own files b
 `sms check` passes; `dvc repro` stages DIV2K from its zip, stylises with a single-file base and a diffusers
 style base + kohya LoRAs given as `~/…`, evaluates against nested style folders and writes the report; a
 second `dvc repro` recomputes nothing; replacing a LoRA in place recomputes exactly the images that use it.
+The feed-forward run trains the default (≈ 43.7 MB) generator per style on a user's folder of photos.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from rehearsal_files import fabricate
 from rehearsal_project import ROOT, environment, make_project, run, stages_run
 
 pytestmark = pytest.mark.slow
-RUNS = ("sms", "dds_style_prior", "lambda_1e-4")   # a method, a baseline with settings, a λ-sweep point
+RUNS = ("sms", "dds_style_prior", "lambda_1e-4", "ff_sms")  # a method, a baseline with settings, a λ point, a generator
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def rehearsal(tmp_path_factory):
 
 def test_sms_check_passes_on_the_user_files(rehearsal):
     _, _, _, check, _, _ = rehearsal
-    assert "profile 'paper'" in check.stdout and "3 runs × 2 styles resolve" in check.stdout
+    assert "profile 'paper'" in check.stdout and "4 runs × 2 styles resolve" in check.stdout
 
 
 def test_dvc_repro_runs_every_stage_and_writes_the_report(rehearsal):
@@ -81,6 +82,16 @@ def test_metrics_ran_on_the_staged_style_sets_with_the_users_backbones(rehearsal
     assert {"lpips", "fid", "clip_score", "seconds_per_image"} <= set(per_run["pixel"])
     aggregate = (project / "reports" / "metrics" / "aggregate.csv").read_text()
     assert "sms,pixel,fid," in aggregate and "N=2:ref=5" in aggregate   # FID against the five readable images
+
+
+def test_generators_trained_on_the_users_folder(rehearsal):
+    project, home, _, _, _, _ = rehearsal
+    for style in ("watercolor", "pixel"):
+        record = json.loads((project / "results" / "ff_sms" / "_generator" / style / "training.json").read_text())
+        assert record["status"] == "finished" and record["train"]["steps"] == 3
+        assert record["data"]["images"] == 5       # 3 .jpg, a nested .png and a .gif; broken.png left out at staging
+        assert 40 < record["generator"]["fp32_megabytes"] < 46
+        assert record["run"]["model"]["style_lora"].startswith(str(home / "weights" / "lora"))
 
 
 def test_a_second_repro_recomputes_nothing(rehearsal):

@@ -125,7 +125,8 @@ def test_a_broken_image_is_listed_and_the_exit_status_says_so(tmp_path, photo):
 def test_every_flag_has_help_and_every_command_an_entry():
     parser = build_parser()
     subparsers = parser._subparsers._group_actions[0].choices
-    assert set(subparsers) == {"check", "stage", "prepare", "stylize", "evaluate", "metrics", "report", "methods"}
+    assert set(subparsers) == {"check", "stage", "prepare", "stylize", "evaluate", "metrics", "report", "methods",
+                               "train-generator"}
     for name, sub in subparsers.items():
         for action in sub._actions:
             if action.option_strings and action.dest != "help":

@@ -20,7 +20,7 @@ def project(tmp_path):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     where = make_project(tmp_path / "project", params)
     outs = ["build/locks/stylize.json", "build/locks/metrics.json", "data/staged/content/manifest.json",
-            "data/staged/styles/watercolor/manifest.json", "data/staged/metric_weights/weights.json",
+            "data/staged/train_content/manifest.json", "data/staged/styles/watercolor/manifest.json", "data/staged/metric_weights/weights.json",
             "data/prepared/content/manifest.json", "reports/metrics/per_image.csv",
             "reports/metrics/aggregate.csv", "reports/paper/report.md",
             *[f"results/{run}/watercolor/manifest.json" for run in params["runs"]],

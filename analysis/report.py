@@ -25,6 +25,7 @@ from PIL import Image
 
 from analysis import figures
 from analysis import paper_tables as pt
+from analysis.browser import write_browser
 from analysis.inputs import Inputs, Slot
 from analysis.rapsd import curves_csv
 from sms.outputs import atomic_write_bytes
@@ -38,6 +39,8 @@ class Report:
         self.provenance = provenance   # which backbones are real and which are stand-ins, under every table
         self.lines: list[str] = []
         self.files: list[Path] = []
+        self.tables: list = []    # the tables written; the results browser shows them too
+        self.grids: dict = {}     # grid name → (style → its columns): the browser's column groups
 
     def add(self, *lines: str) -> None:
         self.lines.extend(lines)
@@ -56,6 +59,7 @@ class Report:
         if self.provenance:
             table.caption = f"{table.caption} {self.provenance}".strip()
         paths = table.write(self.out / "tables")
+        self.tables.append(table)
         self.wrote(*paths.values())
         self.add(f"## {table.title}", "", table.to_markdown(),
                  "Files: " + " · ".join(self.link(paths[k], k.upper() if k != "tex" else "LaTeX")
@@ -91,6 +95,7 @@ def _first_size(inputs: Inputs) -> int | None:
 
 def _grid(report: Report, inputs: Inputs, name: str, title: str, slots_for, rows: int, tile: int) -> None:
     images = inputs.content_images()[:rows]
+    report.grids[name] = slots_for
     for style in inputs.styles:
         if not images:
             report.add(f"*{title} ({style}): no grid — no content images under {inputs.content}.*", "")
@@ -203,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
                f"Built by `python -m analysis.report` from {args.metrics} (aggregate.csv, per_image.csv), "
                f"{args.results}, {args.content}, {args.styles} and {args.params}. Styles: "
                f"{', '.join(inputs.styles) or 'none'}. Missing values are — with a numbered reason below each "
-               "table; missing images are grey — tiles.", "")
+               "table; missing images are grey — tiles.", "",
+               f"**Browse every image** (grids by style, side-by-side comparison with per-image metrics, sortable "
+               f"tables; offline): {report.link(out / 'index.html')}", "")
     if standin:
         report.add(f"**Computed with random stand-in weights ({', '.join(standin)}; definition id says "
                    "`standin`): these numbers test the machinery, not any paper.**", "")
@@ -226,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     report.table(pt.ablation_table(inputs))
     _grid(report, inputs, "ablation", "Ablation variants", lambda style: inputs.tagged("ablation"),
           args.grid_rows, tile)
+    report.table(pt.feedforward_table(inputs))
+    _grid(report, inputs, "feedforward", "Feed-forward generators", lambda style: inputs.tagged("feedforward"),
+          args.grid_rows, tile)
     report.table(pt.identity_table(inputs))
     _grid(report, inputs, "identity", "Figure 3: identity losses", lambda style: inputs.tagged("identity"),
           args.grid_rows, tile)
@@ -239,10 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     if inputs.problems:
         report.lines[problems_at:problems_at] = ["**Missing or ignored inputs:**", "",
                                                  *[f"- {p}" for p in inputs.problems], ""]
+    browser = write_browser(inputs, out, tables=report.tables, grids=report.grids, figures=report.files,
+                            standin=standin, real=real)
+    report.wrote(browser.page)
     report.add("## Files", "", *[f"- {report.link(path, os.path.relpath(path, out))}" for path in report.files], "")
     report_path = out / "report.md"
     atomic_write_bytes(report_path, "\n".join(report.lines).encode("utf-8"))
-    print(f"wrote {report_path} and {len(report.files)} files ({len(inputs.problems)} missing or ignored inputs)")
+    print(f"wrote {report_path} and {len(report.files)} files ({len(inputs.problems)} missing or ignored inputs); "
+          f"results browser {browser.page}: {browser.thumbs.summary()}")
     return 0
 
 

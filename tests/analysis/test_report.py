@@ -41,11 +41,14 @@ def test_report_starts_with_the_bold_profile_label_and_links_every_file_it_wrote
     targets = re.findall(r"\]\(([^)]+)\)", text)
     assert targets and all((out / t).is_file() for t in targets), [t for t in targets if not (out / t).is_file()]
     linked = {(out / t).resolve() for t in targets}
-    written = {p.resolve() for p in out.rglob("*") if p.is_file() and p.name != "report.md"}
+    browser = {out / "browser", out / "thumbs"}  # the results browser's scripts and thumbnails: index.html links them
+    written = {p.resolve() for p in out.rglob("*")
+               if p.is_file() and p.name != "report.md" and p.parent not in browser}
     assert written - linked == set()
+    assert (out / "index.html").resolve() in linked
     assert {"lambda_tradeoff.csv", "rapsd.csv"} <= {p.name for p in written}  # the figures' data, in --out
     assert not (out.parent / "plots").exists()
-    assert {p.suffix for p in written} == {".md", ".csv", ".tex", ".png", ".pdf"}
+    assert {p.suffix for p in written} == {".md", ".csv", ".tex", ".png", ".pdf", ".html"}
 
 
 def test_main_table_has_our_rows_with_value_and_ci_and_the_papers_reference_rows(built):

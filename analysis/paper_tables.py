@@ -37,6 +37,15 @@ def _paper_only(reported: dict, slots: list[Slot]) -> list[tuple[str, object]]:
     return [(label, values) for label, values in reported.items() if label not in ours]
 
 
+HEADERS = {**dict(MAIN_METRICS), "seconds_per_image": "s / image"}
+
+
+def _columns_beside_paper(first: tuple[str, str], metrics: list[str], reported: list[str]) -> list[Column]:
+    """(label, run, style, our metrics, the paper's metrics): the columns :func:`_rows_beside_paper` fills."""
+    return ([Column(*first), Column("run", "run"), Column("style", "style")]
+            + [Column(m, HEADERS[m]) for m in metrics] + [Column(f"paper_{m}", f"paper {HEADERS[m]}") for m in reported])
+
+
 def _rows_beside_paper(table: Table, inputs: Inputs, slots: list[Slot], metrics: list[str],
                        reported: dict[str, dict[str, float]], reported_metrics: list[str], source: str,
                        where: str) -> None:
@@ -134,10 +143,7 @@ def main_table(inputs: Inputs) -> Table:
 def ablation_table(inputs: Inputs) -> Table:
     metrics, reported = ["lpips", "artfid", "fid_art", "clip_style"], ["lpips", "artfid"]
     table = Table("ablation", "Ablation — components and timestep schedule",
-                  [Column("variant", "variant"), Column("run", "run"), Column("style", "style"),
-                   Column("lpips", "LPIPS ↓"), Column("artfid", "ArtFID ↓"), Column("fid_art", "FID_art ↓"),
-                   Column("clip_style", "CLIP style ↑"), Column("paper_lpips", "paper LPIPS ↓"),
-                   Column("paper_artfid", "paper ArtFID ↓")])
+                  _columns_beside_paper(("variant", "variant"), metrics, reported))
     order = list(paper.ABLATION)   # the paper's row order for its variants; other tagged runs after them
     slots = sorted(inputs.tagged("ablation"), key=lambda s: order.index(s.label) if s.label in order else len(order))
     _rows_beside_paper(table, inputs, slots, metrics, paper.ABLATION, reported,
@@ -150,10 +156,7 @@ def feedforward_table(inputs: Inputs) -> Table:
     """Generators distilled with each method (issue 14): ours with CIs beside the paper's, joined by label."""
     metrics, reported = ["lpips", "artfid", "fid_art", "seconds_per_image"], ["lpips", "artfid"]
     table = Table("feedforward", "Feed-forward generators — one network per style, trained with each method's loss",
-                  [Column("method", "method"), Column("run", "run"), Column("style", "style"),
-                   Column("lpips", "LPIPS ↓"), Column("artfid", "ArtFID ↓"), Column("fid_art", "FID_art ↓"),
-                   Column("seconds_per_image", "s / image"), Column("paper_lpips", "paper LPIPS ↓"),
-                   Column("paper_artfid", "paper ArtFID ↓")])
+                  _columns_beside_paper(("method", "method"), metrics, reported))
     _rows_beside_paper(table, inputs, inputs.tagged("feedforward"), metrics, paper.FEEDFORWARD, reported,
                        paper.SOURCE_FEEDFORWARD, "paper styles")
     table.caption = (CI_NOTE + " s / image: one forward pass (VAE encode, G_θ, decode; batched). Paper columns: "

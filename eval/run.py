@@ -25,13 +25,12 @@ from eval.bootstrap import group_rng, mean_ci, statistic_ci
 from eval.manifest import attach_style_sets, style_set_images
 from eval.registry import EvalMetric, SetMetric, load_all
 from eval.weights import MetricUnavailable, MetricWeights
-from sms.results import Sample, read_results
+from sms.results import SAMPLE_COLUMNS, Sample, read_results
 
 log = logging.getLogger("eval.run")
 AGGREGATE_COLUMNS = [
     "method", "style", "metric", "value", "ci_low", "ci_high", "n", "direction", "definition_id", "status", "reason",
 ]
-SAMPLE_COLUMNS = ["results_dir", "id", "method", "style", "output", "content", "prompt"]
 
 
 def _groups(samples: Sequence[Sample]) -> dict[tuple[str, str], list[int]]:
@@ -122,17 +121,9 @@ def evaluate(
     usable, style_problems = _usable_style_sets(style_sets or {})
     samples = attach_style_sets([s for d in results_dirs for s in read_results(d)], usable)
     groups = _groups(samples)
-    per_image = pd.DataFrame(
-        {
-            "results_dir": [str(s.results_dir) for s in samples],
-            "id": [s.id for s in samples],
-            "method": [s.method or "" for s in samples],
-            "style": [s.style or "" for s in samples],
-            "output": [str(s.output) for s in samples],
-            "content": [str(s.content) if s.content else "" for s in samples],
-            "prompt": [s.prompt or "" for s in samples],
-        }
-    )
+    per_image = pd.DataFrame([(str(s.results_dir), s.id, s.method or "", s.style or "", str(s.output),
+                               str(s.content) if s.content else "", s.prompt or "") for s in samples],
+                             columns=list(SAMPLE_COLUMNS))
     rows = []
     for cls in classes:
         name = cls.registry_name

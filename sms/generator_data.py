@@ -35,7 +35,6 @@ class CropSource:
     crop: int
     seed: int
     short_side: int | None = None    # each image resized to this short side first (None: as it is)
-    sizes: list[tuple[int, int]] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)   # path → reason
 
     @classmethod
@@ -43,7 +42,7 @@ class CropSource:
         source = cls([], crop, seed, short_side)
         for path in sorted(map(Path, paths), key=image_id):
             try:
-                source.sizes.append(load_rgb(path).size)
+                load_rgb(path)   # refuse it now, not hours into training
             except ImageLoadError as error:
                 source.skipped[str(path)] = str(error)
                 continue

@@ -103,8 +103,9 @@ def train_generator(paths: Sequence[Path], run_config: RunConfig, train: TrainCo
     run = resolve(run_config)
     loop = run.loop
     crops = CropSource.from_paths(paths, train.crop, loop.seed, train.short_side)
-    digest = training_digest(run_config, train, crops.manifest_digest())
-    record = _training_record(run, train, crops, digest)
+    data_digest = crops.manifest_digest()
+    digest = training_digest(run_config, train, data_digest)
+    record = _training_record(run, train, crops, data_digest, digest)
     previous = _read_json(out_dir / "training.json")
     if previous and previous.get("config_digest") != digest:
         if not restart:
@@ -177,9 +178,9 @@ def _clear(out_dir: Path) -> None:
         stale.unlink()
 
 
-def _training_record(run, train: TrainConfig, crops: CropSource, digest: str) -> dict:
+def _training_record(run, train: TrainConfig, crops: CropSource, data_digest: str, digest: str) -> dict:
     return {"schema": TRAINING_SCHEMA, "config_digest": digest, "run": run.as_dict(), "train": asdict(train),
-            "data": {"images": len(crops.paths), "sha256": crops.manifest_digest(), "skipped": crops.skipped,
+            "data": {"images": len(crops.paths), "sha256": data_digest, "skipped": crops.skipped,
                      "paths": [str(path) for path in crops.paths]}}
 
 

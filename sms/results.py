@@ -14,6 +14,8 @@ from sms.outputs import atomic_write_json
 
 MANIFEST = "manifest.json"
 SIDECAR_SCHEMA = 1
+#: the columns of a per-image metrics table (eval's per_image.csv) that name the sample; every other is a metric
+SAMPLE_COLUMNS = ("results_dir", "id", "method", "style", "output", "content", "prompt")
 REQUIRED = ("id", "output")
 
 

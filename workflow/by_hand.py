@@ -84,7 +84,12 @@ def stylize_by_hand(args) -> int:
     resolve(config)  # unknown method, profile or setting: refused before any image or model is loaded
     job = StylizeJob(expand_inputs(args.images), config, args.out, style_name=args.style_name, shard=args.shard)
     [report] = stylize_jobs([job], options, progress=not args.no_progress, plugins=args.plugins)
-    print(f"wrote {len(report.written)} image(s) to {args.out}; {len(report.skipped_finished)} already finished")
+    return outcome(report, args.out)
+
+
+def outcome(report, out) -> int:
+    """Print what a by-hand stylisation wrote, kept and failed; 1 if any image failed, else 0."""
+    print(f"wrote {len(report.written)} image(s) to {out}; {len(report.skipped_finished)} already finished")
     for path, reason in report.failed.items():
         print(f"failed {path}: {reason}", file=sys.stderr)
     return 1 if report.failed else 0

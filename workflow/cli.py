@@ -159,15 +159,16 @@ def _dispatch(args) -> int:
             from workflow.generator_cli import stylize_by_hand as stylize_with_generator
 
             return stylize_with_generator(args)
-        if args.run and _params(args).is_generator_run(args.run):
-            from workflow import generator_stages
-
-            return generator_stages.stylize(_params(args), args.run, progress=not args.no_progress,
-                                            batch_size=args.batch_size)
         if args.run:
+            params = _params(args)
+            if params.is_generator_run(args.run):
+                from workflow import generator_stages
+
+                return generator_stages.stylize(params, args.run, progress=not args.no_progress,
+                                                batch_size=args.batch_size)
             from workflow.executor import executor_flags
 
-            return stages.stylize(_params(args), args.run, args.shard, progress=not args.no_progress,
+            return stages.stylize(params, args.run, args.shard, progress=not args.no_progress,
                                   executor=executor_flags(args), plugins=args.plugins)
         from workflow.by_hand import stylize_by_hand
 

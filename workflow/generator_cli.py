@@ -1,7 +1,6 @@
 """``sms train-generator`` and ``sms stylize --generator``: the feed-forward generator by hand or for a run."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from workflow.errors import UserError
@@ -91,7 +90,7 @@ def _print_trained(out: Path, result) -> None:
 
 def stylize_by_hand(args) -> int:
     from sms.generator_infer import stylize_with_generator
-    from workflow.by_hand import expand_inputs
+    from workflow.by_hand import expand_inputs, outcome
 
     if args.out is None or not args.images:
         raise UserError("with --generator, give image files or folders and --out DIR.")
@@ -99,7 +98,4 @@ def stylize_by_hand(args) -> int:
         raise UserError(f"--batch-size must be ≥ 1, got {args.batch_size}")
     report = stylize_with_generator(expand_inputs(args.images), args.generator, args.out,
                                     batch_size=args.batch_size, device=args.device, style_name=args.style_name)
-    print(f"wrote {len(report.written)} image(s) to {args.out}; {len(report.skipped_finished)} already finished")
-    for path, reason in report.failed.items():
-        print(f"failed {path}: {reason}", file=sys.stderr)
-    return 1 if report.failed else 0
+    return outcome(report, args.out)

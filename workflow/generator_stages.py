@@ -8,13 +8,20 @@ trained anew when the settings, data or weight files changed — then stylise th
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 from workflow.errors import UserError
 from workflow.params import Params
-from workflow.stages import PREPARED, RESULTS, TRAIN_CONTENT, prepared_records, require_valid, staged_images
+from workflow.stages import (
+    PREPARED,
+    RESULTS,
+    TRAIN_CONTENT,
+    prepared_records,
+    require_valid,
+    run_outcome,
+    staged_images,
+)
 
 GENERATORS = "_generator"   # results/RUN/_generator/STYLE: not a style (analysis skips "_" folders)
 
@@ -55,15 +62,8 @@ def stylize(params: Params, run_name: str, progress: bool = True, batch_size: in
 
     train(params, run_name, progress)
     paths = [PREPARED / record["path"] for record in prepared_records()]
-    failed = {}
-    for style_name in params.styles:
-        report = stylize_with_generator(paths, generator_dir(run_name, style_name), RESULTS / run_name / style_name,
-                                        batch_size=batch_size, style_name=style_name, run_name=run_name)
-        failed.update({f"{style_name}/{path}": reason for path, reason in report.failed.items()})
-        print(f"{run_name}/{style_name}: wrote {len(report.written)}, kept {len(report.skipped_finished)} finished, "
-              f"failed {len(report.failed)}")
-    if failed:
-        listed = "\n".join(f"  {where}: {reason}" for where, reason in sorted(failed.items()))
-        print(f"{run_name}: {len(failed)} image(s) failed (finished ones are kept):\n{listed}", file=sys.stderr)
-        return 1
-    return 0
+    reports = ((style_name, stylize_with_generator(paths, generator_dir(run_name, style_name),
+                                                   RESULTS / run_name / style_name, batch_size=batch_size,
+                                                   style_name=style_name, run_name=run_name))
+               for style_name in params.styles)
+    return run_outcome(run_name, reports)

@@ -140,8 +140,13 @@ def stylize(params: Params, run_name: str, shard: str | None = None, progress: b
     jobs = [StylizeJob(paths, params.run_config(run_name, style_name), RESULTS / run_name / style_name,
                        style_name=style_name, run_name=run_name, captions=captions, shard=shard)
             for style_name in params.styles]
+    return run_outcome(run_name, zip(params.styles, stylize_jobs(jobs, options, progress=progress, plugins=plugins)))
+
+
+def run_outcome(run_name: str, reports) -> int:
+    """Print each (style, RunReport) as it arrives, then every failure; 1 if any image failed, else 0."""
     failed = {}
-    for style_name, report in zip(params.styles, stylize_jobs(jobs, options, progress=progress, plugins=plugins)):
+    for style_name, report in reports:
         failed.update({f"{style_name}/{path}": reason for path, reason in report.failed.items()})
         print(f"{run_name}/{style_name}: wrote {len(report.written)}, kept {len(report.skipped_finished)} finished, "
               f"failed {len(report.failed)}")

@@ -19,11 +19,8 @@ import pandas as pd
 from analysis.inputs import Inputs, Slot
 from analysis.paper_tables import ARROWS, RUNTIME_METRICS
 from analysis.tables import Cell, Column, Table
-from sms.results import Sample
+from sms.results import SAMPLE_COLUMNS, Sample
 from sms.weights import is_stand_in
-
-# eval.run.SAMPLE_COLUMNS plus results_dir (eval.run imports torch): per_image.csv's columns that are not metrics
-IMAGE_KEYS = ("results_dir", "id", "method", "style", "output", "content", "prompt")
 
 
 def url(path: Path | None, out: Path) -> str | None:
@@ -68,7 +65,7 @@ def per_image_metrics(inputs: Inputs) -> tuple[list[str], dict]:
     frame = inputs.per_image
     if frame is None or frame.empty or "id" not in frame:
         return [], {}
-    values = {c: pd.to_numeric(frame[c], errors="coerce") for c in frame.columns if c not in IMAGE_KEYS}
+    values = {c: pd.to_numeric(frame[c], errors="coerce") for c in frame.columns if c not in SAMPLE_COLUMNS}
     names = sorted(name for name, column in values.items() if column.notna().any())
     matrix = np.column_stack([values[n].to_numpy(dtype=float) for n in names]) if names else np.empty((len(frame), 0))
     table: dict = {}

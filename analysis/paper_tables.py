@@ -102,7 +102,7 @@ def table1_runtime(inputs: Inputs) -> Table:
                   [Column("method", "method"), Column("run", "run"), Column("images", "images"),
                    Column("iterations", "iterations")]
                   + [Column(key, header) for key, _, _, header in RUNTIME]
-                  + [Column("paper_s_per_image", "paper s / image (L40)")])
+                  + [Column("stages", "stages (s / image)"), Column("paper_s_per_image", "paper s / image (L40)")])
     slots = inputs.tagged("runtime")
     for slot in slots:
         sidecars = inputs.sidecars(slot.run)
@@ -112,30 +112,48 @@ def table1_runtime(inputs: Inputs) -> Table:
         reported = paper.RUNTIME_S_PER_IMAGE.get(slot.label)
         table.add(slot.label, slot.run, str(count) if count else "—", ", ".join(map(str, iterations)) or "—",
                   *[_pooled(inputs, slot.run, key, path, scale, sidecars) for key, path, scale, _ in RUNTIME],
-                  Cell(reported[1], text=reported[0]) if reported else BLANK)
+                  _stages(sidecars), Cell(reported[1], text=reported[0]) if reported else BLANK)
     for label, (text, value) in _paper_only(paper.RUNTIME_S_PER_IMAGE, slots):
-        table.add(f"{label} — {paper.SOURCE_TABLE1}", "", "", "", *[BLANK for _ in RUNTIME], Cell(value, text=text))
+        table.add(f"{label} — {paper.SOURCE_TABLE1}", "", "", "", *[BLANK for _ in RUNTIME], BLANK,
+                  Cell(value, text=text))
     table.caption = ("Ours: mean [95% CI] over every image of the run (all styles pooled; per_image.csv, else "
-                     "the sidecars); UNet forwards per iteration and iterations from the sidecars. Paper: "
+                     "the sidecars); UNet forwards per iteration and iterations from the sidecars (a sampling "
+                     "method's iterations are its denoising steps); stages: the mean seconds of each timed phase "
+                     "of a sampling or classic method, e.g. StyleID's inversion+sampling as the paper splits it. Paper: "
                      "supplement Table 1, seconds per image on an L40 (two-stage methods as stage1+stage2); "
                      "the release README quotes about 17 GB of GPU memory for SMS. Blank = not reported.")
     return table
 
 
+TOTALS = {"seconds_total", "seconds_iterations", "seconds_per_iter"}
+
+
+def _stages(sidecars: list[dict]) -> Cell:
+    """'inversion 6.55 + sampling 2.68': the mean seconds of each timed phase (sidecar ``timings.seconds_*``)."""
+    phases: dict[str, list[float]] = {}
+    for sidecar in sidecars:
+        for key, value in (sidecar.get("timings") or {}).items():
+            if key.startswith("seconds_") and key not in TOTALS and isinstance(value, (int, float)):
+                phases.setdefault(key.removeprefix("seconds_"), []).append(float(value))
+    if not phases:
+        return BLANK
+    return Cell(text=" + ".join(f"{name} {np.mean(values):.3g}" for name, values in phases.items()))
+
+
 # --- main table ------------------------------------------------------------------------------------------
 def main_table(inputs: Inputs) -> Table:
+    """Every run tagged ``main`` (score distillation, sampling and classic methods alike) with the paper's
+    numbers of the same label beside it; the paper's rows no run carries (InstantStyle+: SDXL only) below."""
     metrics = [key for key, _ in MAIN_METRICS]
+    reported = ["lpips", "fid_art", "artfid", "pickscore"]
     table = Table("main", "Main table — content preservation, style, preference",
-                  [Column("method", "method"), Column("run", "run"), Column("style", "style")]
-                  + [Column(key, header) for key, header in MAIN_METRICS])
-    for style in inputs.styles:
-        for slot in inputs.tagged("main"):
-            table.add(slot.label, slot.run, style, *_cells(inputs, slot.run, style, metrics))
-    for label, values in paper.MAIN.items():
-        table.add(f"{label} — {paper.SOURCE_NOTES}", "", "DIV2K, paper styles", *_reported(values, metrics))
-    table.caption = (CI_NOTE + " Paper rows: sms-spec §10 [notes, unverified]; their FID is the art-tuned FID "
-                     "inside ArtFID ((1+LPIPS)(1+FID) = ArtFID on every row), so it sits under FID_art; "
-                     "blank = not reported; subset size, style set and PickScore normalisation unpublished.")
+                  _columns_beside_paper(("method", "method"), metrics, reported))
+    _rows_beside_paper(table, inputs, inputs.tagged("main"), metrics, paper.MAIN, reported,
+                       paper.SOURCE_NOTES, "DIV2K, paper styles")
+    table.caption = (CI_NOTE + " Paper columns: sms-spec §10 [notes, unverified], joined by method label; their "
+                     "FID is the art-tuned FID inside ArtFID ((1+LPIPS)(1+FID) = ArtFID on every row), so it sits "
+                     "beside FID_art; blank = not reported; subset size, style set and PickScore normalisation "
+                     "unpublished. Paper-only rows: methods the suite does not run (InstantStyle+ needs SDXL).")
     return table
 
 

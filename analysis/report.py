@@ -106,7 +106,19 @@ def _grid(report: Report, inputs: Inputs, name: str, title: str, slots_for, rows
         report.wrote(path)
         report.add(f"**{title} — {style}** ({report.link(path)}; rows: {', '.join(i for i, _ in images)})", "",
                    report.image(path, f"{title}, {style}"), "")
-        report.add(*[f"- {note}" for note in notes], "")
+        report.add(*[f"- {note}" for note in notes + weights_note(inputs, slots_for(style))], "")
+
+
+def weights_note(inputs: Inputs, slots: list[Slot]) -> list[str]:
+    """Which columns come from stand-in weights (sidecar label set) and which from real ones, when both occur
+    (the demo: tiny random diffusion models beside Magenta's real ONNX networks)."""
+    labelled = {slot.label: {bool(s.get("label")) for s in inputs.sidecars(slot.run)} for slot in slots}
+    stand_in = [label for label, kinds in labelled.items() if True in kinds]
+    real = [label for label, kinds in labelled.items() if kinds == {False}]
+    if not stand_in or not real:
+        return []
+    return [f"Stand-in weights (their pixels test the machinery, not the method): {', '.join(stand_in)}. "
+            f"Real weights: {', '.join(real)}."]
 
 
 def _plain_main_runs(inputs: Inputs) -> list[Slot]:

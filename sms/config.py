@@ -11,7 +11,8 @@ from typing import Any
 
 from sms.method import Prompts, ScoreDistillation, methods
 from sms.models.stack import ModelSpec
-from sms.registry import closest
+from sms.registry import UnknownName, closest
+from sms.stylizer import Stylizer, model_settings, stylizers
 
 
 class ConfigError(ValueError):
@@ -53,26 +54,51 @@ class RunConfig:
     model: ModelSpec = field(default_factory=ModelSpec)
     loop_overrides: dict[str, Any] = field(default_factory=dict)
     method_overrides: dict[str, Any] = field(default_factory=dict)
+    # an exemplar method's style image: a file, or a folder from which each content image gets one
+    # (sms.exemplars; the runner resolves a folder to that image's file before the run is resolved)
+    exemplar: str | None = None
+
+
+#: the loop settings a sampling or classic method reads (the rest belong to the score-distillation loop)
+STYLIZER_LOOP_FIELDS = ("seed", "resolution", "input_resize")
 
 
 @dataclass
 class ResolvedRun:
-    method_cls: type[ScoreDistillation]
+    method_cls: type[ScoreDistillation] | type[Stylizer]
     profile: str
     method_config: Any
     loop: LoopConfig
     run: RunConfig
 
+    @property
+    def is_distillation(self) -> bool:
+        return issubclass(self.method_cls, ScoreDistillation)
+
     def as_dict(self) -> dict[str, Any]:
-        return {"method": self.run.method, "profile": self.profile,
+        loop = dataclasses.asdict(self.loop)
+        if not self.is_distillation:
+            loop = {name: loop[name] for name in STYLIZER_LOOP_FIELDS}
+        return {"method": self.run.method, "family": self.method_cls.family, "profile": self.profile,
                 "method_config": dataclasses.asdict(self.method_config),
-                "loop": dataclasses.asdict(self.loop), "model": dataclasses.asdict(self.run.model),
+                "loop": loop, "model": model_settings(self.method_cls, dataclasses.asdict(self.run.model)),
                 "prompts": {"style": self.run.prompts.style, "caption": self.run.prompts.caption,
-                            "target": self.run.prompts.target}}
+                            "target": self.run.prompts.target},
+                "exemplar": self.run.exemplar}
+
+
+def method_class(name: str) -> type[ScoreDistillation] | type[Stylizer]:
+    """A registered method of any family by name (score distillation, sampling, classic)."""
+    if name in stylizers:
+        return stylizers.get(name)
+    if name in methods:
+        return methods.get(name)
+    known = sorted({*methods.names(), *stylizers.names()})
+    raise UnknownName(f"unknown method {name!r}; registered: {', '.join(known) or 'none'}.{closest(name, known)}")
 
 
 def resolve(run: RunConfig) -> ResolvedRun:
-    method_cls = methods.get(run.method)
+    method_cls = method_class(run.method)
     profile = run.profile or method_cls.default_profile
     if profile not in method_cls.profiles:
         raise ConfigError(f"method {run.method!r} has no profile {profile!r}; its profiles: "

@@ -59,6 +59,12 @@ def predict_x0(z_t: torch.Tensor, eps: torch.Tensor, alpha_bar_t: float) -> torc
     return (z_t - sigma(alpha_bar_t) * eps) / alpha_bar_t ** 0.5
 
 
+def ddim_step(z_t: torch.Tensor, eps: torch.Tensor, alpha_bar_t: float, alpha_bar_next: float) -> torch.Tensor:
+    """Deterministic DDIM (η = 0; Song et al. 2021, eq. 12): z_{t′} = √ᾱ_{t′} x̂₀ + √(1 − ᾱ_{t′}) ε̂.
+    t′ < t denoises; t′ > t is DDIM inversion (the same map run upwards, ε̂ taken at the lower-noise latent)."""
+    return alpha_bar_next ** 0.5 * predict_x0(z_t, eps, alpha_bar_t) + sigma(alpha_bar_next) * eps
+
+
 def step_beta(schedule: NoiseSchedule, t: int, t_prev: int, exact: bool) -> float:
     """β between t_prev and t: the release's single-step β_t, or the exact 1 − ᾱ_t/ᾱ_{t_prev} (spec §4)."""
     if exact:

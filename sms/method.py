@@ -83,6 +83,9 @@ class ScoreDistillation:
     #: named settings: {"profile": {"method": {...Config fields}, "loop": {...LoopConfig fields}}}
     profiles: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {}
     default_profile: ClassVar[str] = "harmonised"
+    family: ClassVar[str] = "score distillation"     # sms.stylizer: the families above one interface
+    style_inputs: ClassVar[tuple[str, ...]] = ("prompt", "lora")
+    needs_diffusion: ClassVar[bool] = True
 
     def __init__(self, config, models: ModelStack, prompts: Prompts):
         self.config = config

@@ -21,7 +21,8 @@ import torch
 from PIL import Image
 
 from sms import __version__
-from sms.config import ResolvedRun, RunConfig, resolve
+from sms.config import ResolvedRun, RunConfig, method_class, resolve
+from sms.exemplars import choose_exemplar
 from sms.hashing import sha256_bytes
 from sms.images import ImageLoadError, load_rgb, read_image_file
 from sms.loop import LoopResult, stylize_image
@@ -29,6 +30,8 @@ from sms.models.loading import TINY
 from sms.models.stack import ModelSpec, ModelStack, load_stack
 from sms.outputs import atomic_write_bytes, atomic_write_json, png_bytes
 from sms.results import SIDECAR_SCHEMA, image_id, is_finished, output_paths, rebuild_manifest
+from sms.rng import RandomStreams
+from sms.stylizer import Stylized, needs_exemplar
 from sms.weights import reference_digest
 
 DEMO_LABEL = "embedded default (tiny random models): numbers test the machinery, not the paper"
@@ -63,7 +66,13 @@ def weight_identities(spec: ModelSpec) -> dict[str, str | None]:
 
 
 def config_digest(run: ResolvedRun) -> str:
-    payload = {**run.as_dict(), "weights": weight_identities(run.run.model)}
+    """What makes a result finished: the resolved settings and the contents of every file they name (the SD
+    weights, a method's own network, the exemplar image)."""
+    weights = weight_identities(run.run.model) if run.method_cls.needs_diffusion else {}
+    own = {label: reference_digest(path) for label, path in run.method_cls.weights(run).items()} \
+        if not run.is_distillation else {}
+    payload = {**run.as_dict(), "weights": weights, "method_weights": own,
+               "exemplar_sha256": reference_digest(run.run.exemplar)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -106,10 +115,14 @@ def plan_images(paths: list[Path], run_config: RunConfig, out_dir: Path, *, shar
     index, count = parse_shard(shard)
     refuse_colliding_ids(paths)
     plan = Plan(Path(out_dir), [], [], style_name, run_name)
+    if needs_exemplar(method_class(run_config.method)) and not run_config.exemplar:
+        raise InputError(f"method {run_config.method!r} takes an exemplar style image and this run has none: "
+                         "give the style an `exemplar:` (an image or a folder of them) in params.yaml, or "
+                         "--exemplar by hand.")
     for i, path in enumerate(sorted(map(Path, paths), key=image_id)):
         if i % count != index:
             continue
-        config = _config_for(run_config, (captions or {}).get(str(path)))
+        config = _config_for(run_config, (captions or {}).get(str(path)), image_id(path))
         digest = config_digest(resolve(config))
         if is_finished(plan.out_dir, image_id(path), digest):
             plan.finished.append(image_id(path))
@@ -122,17 +135,39 @@ def read_input(task: ImageTask) -> bytes:
     return read_image_file(task.source)
 
 
-def load_models(spec: ModelSpec) -> ModelStack:
+def models_kind(method: str) -> str:
+    """Which stack a method runs on: 'none' (a classic method loads its own network), 'sampling' (the SD stack
+    without the fake LoRA), or 'distillation' (with it)."""
+    method_cls = method_class(method)
+    if not method_cls.needs_diffusion:
+        return "none"
+    return "distillation" if method_cls.family == "score distillation" else "sampling"
+
+
+def load_models(spec: ModelSpec, method: str = "sms") -> ModelStack | None:
+    """The SD stack the method runs on (None for a classic method, which loads its own network)."""
     if spec.base == TINY and spec.device == "cpu":
         torch.set_num_threads(1)  # tiny tensors: one thread is as fast, and immune to a busy second core
-    return load_stack(spec)
+    kind = models_kind(method)
+    if kind == "none":
+        return None
+    return load_stack(spec if kind == "distillation" else replace(spec, with_fake=False))
 
 
-def compute_image(task: ImageTask, data: bytes, models: ModelStack, *, progress: bool = True,
+def compute_image(task: ImageTask, data: bytes, models: ModelStack | None, *, progress: bool = True,
                   on_step: Callable[[int, torch.Tensor], None] | None = None) -> ImageOutput:
-    """One image from its file's bytes; raises ImageLoadError for an input that cannot be used."""
+    """One image from its file's bytes, whatever the method's family; raises ImageLoadError for an input that
+    cannot be used."""
     run = resolve(task.config)
     image = load_rgb(task.source, data)
+    if not run.is_distillation:
+        exemplar = load_rgb(Path(task.config.exemplar), read_image_file(Path(task.config.exemplar))) \
+            if task.config.exemplar else None
+        method = run.method_cls(run.method_config, models, run)
+        result = method.stylize(image, task.image_id, RandomStreams(run.loop.seed, task.image_id),
+                                exemplar=exemplar, progress=progress)
+        return ImageOutput(task.image_id, png_bytes(result.image), None,
+                           stylizer_sidecar(task, data, image.size, result, run, models))
     result = stylize_image(image, task.image_id, models, run, progress=progress, on_step=on_step)
     preview = png_bytes(preview_strip(result.previews)) if result.previews else None
     return ImageOutput(task.image_id, png_bytes(result.image), preview,
@@ -165,7 +200,7 @@ def stylize_files(paths: list[Path], run_config: RunConfig, out_dir: Path, *, sh
                        captions=captions)
     report = RunReport(skipped_finished=list(plan.finished))
     if plan.tasks and models is None:
-        models = load_models(run_config.model)
+        models = load_models(run_config.model, run_config.method)
     for task in plan.tasks:
         try:
             write_output(plan.out_dir, compute_image(task, read_input(task), models, progress=progress))
@@ -190,7 +225,11 @@ def refuse_colliding_ids(paths) -> None:
                          f"or stylise them into different --out folders.")
 
 
-def _config_for(run_config: RunConfig, caption: str | None) -> RunConfig:
+def _config_for(run_config: RunConfig, caption: str | None, image: str) -> RunConfig:
+    """One image's run: its caption, and its own exemplar file when the run names a folder of them."""
+    if run_config.exemplar:
+        seed = resolve(run_config).loop.seed
+        run_config = replace(run_config, exemplar=choose_exemplar(run_config.exemplar, seed, image))
     if caption is None or caption == run_config.prompts.caption:
         return run_config
     return replace(run_config, prompts=replace(run_config.prompts, caption=caption))
@@ -207,19 +246,50 @@ def preview_strip(frames: list[Image.Image]) -> Image.Image:
 
 
 def base_sidecar(image: str, location: str, data: bytes, size, run: ResolvedRun, digest: str,
-                 models: ModelStack) -> dict:
+                 models: ModelStack | None) -> dict:
     """The fields every result's sidecar has, whatever produced it (the loop here, a generator elsewhere)."""
     return {
         "schema": SIDECAR_SCHEMA,
         "id": image,
-        "label": DEMO_LABEL if run.run.model.base == TINY else "",
+        "label": DEMO_LABEL if stands_in(run) else "",
         "source": {"path": location, "sha256": sha256_bytes(data), "size": list(size)},
         "config": run.as_dict(),
         "config_digest": digest,
         "seed": run.loop.seed,
-        "models": models.fingerprint(),
+        "models": models.fingerprint() if models is not None else {},
         "environment": {"suite": __version__, "torch": torch.__version__, "python": platform.python_version(),
-                        "device": str(models.device), "dtype": run.run.model.dtype},
+                        "device": str(models.device) if models is not None else run.run.model.device,
+                        "dtype": run.run.model.dtype},
+    }
+
+
+def stands_in(run: ResolvedRun) -> bool:
+    """Whether the result comes from stand-in weights (the demo's tiny random models), so its numbers test the
+    machinery only; a classic method with real weights (Magenta's ONNX networks) says no even in the demo."""
+    if run.is_distillation:
+        return run.run.model.base == TINY
+    return run.method_cls.stand_in(run)
+
+
+def stylizer_sidecar(task: ImageTask, data: bytes, size, result: Stylized, run: ResolvedRun,
+                     models: ModelStack | None) -> dict:
+    """A sampling or classic method's sidecar: the common fields, its phases' timings, its UNet rows."""
+    steps = max(result.steps, 1)
+    sidecar = base_sidecar(task.image_id, task.location, data, size, run, task.digest, models)
+    if task.config.exemplar:
+        sidecar["exemplar"] = {"path": task.config.exemplar, "sha256": reference_digest(task.config.exemplar)}
+    sidecar["models"] = {**sidecar["models"], **{label: reference_digest(path) for label, path
+                                                  in run.method_cls.weights(run).items()}}
+    return {
+        **sidecar,
+        "family": run.method_cls.family,
+        "iterations": result.steps,
+        "timings": {"seconds_total": result.seconds_total, "seconds_iterations": sum(result.phases.values()),
+                    "seconds_per_iter": sum(result.phases.values()) / steps,
+                    **{f"seconds_{phase}": seconds for phase, seconds in result.phases.items()}},
+        "peak_memory_bytes": result.peak_memory_bytes,
+        "unet_forwards": {"total": result.unet_forwards, "per_iter": result.unet_forwards / steps},
+        **result.record,
     }
 
 

@@ -65,10 +65,12 @@ def run_config(args):
                       dtype=args.dtype, device=args.device, allow_pickle=args.allow_pickle, tf32=args.tf32,
                       channels_last=args.channels_last, compile=args.compile is not None,
                       release_lora_merge=args.release_lora_merge,
-                      compile_mode=None if args.compile in (None, "default") else args.compile)
+                      compile_mode=None if args.compile in (None, "default") else args.compile,
+                      controlnet=args.controlnet, vgg19=args.vgg19)
     prompts = Prompts(style=args.style_prompt or TINY_STYLE_PROMPT, caption=args.caption)
     return RunConfig(method=args.method, profile=args.profile, prompts=prompts, model=model,
-                     loop_overrides=loop, method_overrides=parse_settings(args.set))
+                     loop_overrides=loop, method_overrides=parse_settings(args.set),
+                     exemplar=str(Path(args.exemplar).expanduser()) if args.exemplar else None)
 
 
 def stylize_by_hand(args) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sms.folders import list_images
 from sms.weights import PICKLE_SUFFIXES, WeightFileError, is_hub_id, is_stand_in, safetensors_header
+from workflow.check_inputs import check_method_inputs
 from workflow.discovery import load_methods
 from workflow.params import Params
 
@@ -22,7 +23,9 @@ _LORA_ATTN2_K = re.compile(r"attn2[._]to_k.*(lora_down|lora\.down|lora_A)\.weigh
 
 def check_profile(params: Params, runs: list[str] | None = None) -> list[str]:
     """Problems of the active profile (and of ``runs``, default all); empty when everything is usable."""
-    problems = _check_runs(params, runs if runs is not None else list(params.runs))
+    runs = runs if runs is not None else list(params.runs)
+    problems = _check_runs(params, runs)
+    problems += check_method_inputs(params, runs)
     problems += _check_weights(params)
     problems += _check_content(params.profile["content"], f"profiles.{params.profile_name}.content")
     if params.generator:

@@ -15,7 +15,8 @@ EPILOG = """examples:
   sms stylize photos/ --model tiny --out out/ stylise a folder by hand (offline stand-in models)
   sms stylize photo.jpg --method dds --profile official --out out/
   sms metrics sms                             one run's numbers, per style (after `dvc repro`)
-  sms methods                                 registered methods and their profiles
+  sms methods                                 registered methods: family, style input, profiles
+  sms stylize photo.jpg --method magenta --exemplar painting.jpg --out out/   an exemplar method
   sms train-generator --content photos/ --out gen/   distil a method into a feed-forward generator
   sms stylize --generator gen/ photos/ --out out/     … and stylise with it, one forward pass per image
 """
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="write them as JSON (the pipeline's reports/metrics/runs/RUN.json) instead of printing")
     _add_stylize(commands)
     add_train_parser(commands, _formatter, add_run_flags)
-    commands.add_parser("methods", help="list registered methods with their profiles and settings")
+    commands.add_parser("methods", help="list registered methods: family, style input, profiles and settings")
     return parser
 
 
@@ -107,6 +108,12 @@ def add_run_flags(group) -> None:
     add("--style-prompt", default=None, help="the style's prompt, e.g. 'watercolor style' (required for real models)")
     add("--caption", default="", help="content caption appended to the prompt")
     add("--style-name", default="", help="style label written to the manifest")
+    add("--exemplar", default=None, metavar="IMAGE|DIR",
+        help="style image of an exemplar method (styleid, magenta, gatys); a folder: one image per content image")
+    add("--controlnet", default=None, metavar="FILE|DIR",
+        help="SD-1.5 ControlNet (canny/tile) for style_lora_controlnet; 'tiny' = stand-in")
+    add("--vgg19", default=None, metavar="FILE",
+        help="VGG-19 weights for gatys (torchvision's vgg19-dcbb9e9d.pth); 'tiny' = seeded stand-in")
     add("--lambda", dest="lambda_identity", type=float, default=None, help="identity-loss weight λ")
     add("--identity", default=None, help="identity loss: none, latent_mse, psr, psr_fixed, fft_lowpass, …")
     add("--iters", type=int, default=None, help="iterations (default: the method's N)")
@@ -201,12 +208,17 @@ def _show_metrics(found: dict[str, dict[str, float]], json_path: Path | None) ->
 def _list_methods() -> int:
     import dataclasses
 
+    from sms.config import method_class
     from sms.method import methods
+    from sms.stylizer import stylizers
 
-    for name in methods.names():
-        cls = methods.get(name)
-        print(f"{name:12s} profiles: {', '.join(sorted(cls.profiles))} (default {cls.default_profile})")
-        print(f"{'':12s} settings: {', '.join(field.name for field in dataclasses.fields(cls.Config))}")
+    print("Every score-distillation method also runs feed-forward: `sms train-generator --method NAME` (README).")
+    for name in sorted({*methods.names(), *stylizers.names()}, key=lambda n: (method_class(n).family, n)):
+        cls = method_class(name)
+        print(f"{name:22s} family: {cls.family}; style input: {' + '.join(cls.style_inputs)}"
+              + (f"; weights: {', '.join(cls.spec_weights)}" if getattr(cls, "spec_weights", ()) else ""))
+        print(f"{'':22s} profiles: {', '.join(sorted(cls.profiles))} (default {cls.default_profile})")
+        print(f"{'':22s} settings: {', '.join(field.name for field in dataclasses.fields(cls.Config))}")
     return 0
 
 

@@ -16,12 +16,13 @@ def _library_user_errors() -> tuple[type[BaseException], ...]:
     """The library's own "bad input" exceptions, imported lazily so that `sms --help` stays light."""
     from data.files import DataError
     from sms.config import ConfigError
+    from sms.exemplars import ExemplarError
     from sms.images import ImageLoadError
     from sms.models.errors import ModelLoadError
     from sms.registry import UnknownName
     from sms.runner import InputError
 
-    return (UserError, DataError, ConfigError, ImageLoadError, InputError, ModelLoadError, UnknownName)
+    return (UserError, DataError, ConfigError, ExemplarError, ImageLoadError, InputError, ModelLoadError, UnknownName)
 
 
 @contextmanager

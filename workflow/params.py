@@ -15,6 +15,8 @@ from workflow.errors import UserError
 from workflow.schema import validate
 
 DEFAULT_PARAMS = Path("params.yaml")
+STAGED_STYLES = Path("data/staged/styles")   # the stage stage's style reference sets (``exemplar: style_set``)
+STYLE_SET = "style_set"
 # optional ModelSpec keys of `stylize`
 MODEL_OPTIONS = ("tf32", "channels_last", "compile", "compile_mode", "release_lora_merge")
 
@@ -93,6 +95,7 @@ class Params:
                          style_lora=style.get("lora"), lora_scale=style.get("lora_scale", 0.8),
                          apply_text_encoder_lora=style.get("apply_text_encoder_lora", False),
                          dtype=settings.get("dtype", "float32"), device=settings["device"],
+                         controlnet=settings.get("controlnet"), vgg19=settings.get("vgg19"),
                          **{key: settings[key] for key in MODEL_OPTIONS if key in settings}, **overrides)
 
     def run_config(self, run_name: str, style_name: str):
@@ -106,11 +109,28 @@ class Params:
             loop["iters"] = self.stylize["iters"]
         return RunConfig(method=entry["method"], profile=entry.get("profile"), prompts=Prompts(style=style["prompt"]),
                          model=self.model_spec(style_name), loop_overrides=deep_merge(loop, entry.get("loop") or {}),
-                         method_overrides=dict(entry.get("set") or {}))
+                         method_overrides=deep_merge(self.method_settings(entry["method"]), entry.get("set") or {}),
+                         exemplar=self.exemplar(style_name))
+
+    def method_settings(self, method: str) -> dict:
+        """This profile's settings of a method for every run of it (e.g. fewer Gatys iterations in the demo)."""
+        return dict((self.stylize.get("method_settings") or {}).get(method) or {})
+
+    def exemplar(self, style_name: str) -> str | None:
+        """The style's exemplar image or folder for exemplar methods; ``style_set`` = its reference art (the
+        user's style_set folder, or the demo set that `stage` materialises)."""
+        style = self.styles[style_name]
+        value = style.get("exemplar")
+        if value != STYLE_SET:
+            return value
+        return style.get("style_set") or str(STAGED_STYLES / style_name)
 
     def weight_references(self) -> dict[str, str]:
         """label → model/LoRA reference of every weight the active profile uses (files, folders, hub ids)."""
         found = {"stylize.model": self.stylize["model"]}
+        for key in ("controlnet", "vgg19"):
+            if self.stylize.get(key):
+                found[f"stylize.{key}"] = self.stylize[key]
         for name, style in self.styles.items():
             for key in ("style_base", "lora"):
                 if style.get(key):

@@ -77,7 +77,7 @@ class StylizeWorker:
 
     def _prepare(self, task) -> float:
         """Methods registered, this node checked against the driver, and the task's models loaded (seconds)."""
-        from sms.runner import load_models
+        from sms.runner import load_models, models_kind
 
         if not self.methods_loaded:
             from workflow.discovery import load_methods
@@ -91,12 +91,12 @@ class StylizeWorker:
             self.methods_loaded = True
         self._check_node(task)
         spec = task.config.model
-        key = json.dumps(asdict(spec), sort_keys=True, default=str)
+        key = json.dumps([asdict(spec), models_kind(task.config.method)], sort_keys=True, default=str)
         if key == self.models_key:
             return 0.0
         self._drop_models()
         start = time.perf_counter()
-        self.models = load_models(replace(spec, device=visible_device(spec.device)))
+        self.models = load_models(replace(spec, device=visible_device(spec.device)), task.config.method)
         self.models_key = key
         return time.perf_counter() - start
 

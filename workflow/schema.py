@@ -56,6 +56,9 @@ STYLIZE = {
     "release_lora_merge": _key(bool, help="merge the style LoRA in fp16 as the release does (sms.deviations)"),
     "resolution": _key(int, required=True),
     "iters": _key(int, type(None)),
+    "method_settings": _key(dict, help="method name → settings over its profile for every run of it in this profile"),
+    "controlnet": _key(str, type(None), path=True, help="SD-1.5 ControlNet of style_lora_controlnet ('tiny': stand-in)"),
+    "vgg19": _key(str, type(None), path=True, help="VGG-19 weights of gatys (torchvision's file; 'tiny': stand-in)"),
 }
 CONTENT = {
     "demo": {"kind": STR, "size": _key(int, required=True), "limit": _key(int, type(None))},
@@ -70,6 +73,8 @@ STYLE = {
     "lora": PATH, "lora_scale": _key(*NUMBER), "style_base": _key(str, type(None), path=True),
     "style_base_config": PATH, "apply_text_encoder_lora": _key(bool),
     "style_set": PATH, "demo_set": _key(str, choices=("painted",)),
+    "exemplar": _key(str, type(None), path=True, help="style image or folder of exemplar methods (StyleID, Magenta, "
+                                                         "Gatys); 'style_set': the style's reference art"),
 }
 METRICS = {"device": OPT_STR, "bootstrap": _key(int), "set_bootstrap": _key(int), "batch_size": _key(int),
            "standin_weights": _key(bool, required=True, help="random stand-in backbones (demo) or real weights"),

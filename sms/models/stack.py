@@ -50,6 +50,10 @@ class ModelSpec:
     # the release's style LoRA merge: into a copy of the UNet, up·down formed in fp16 (sms.deviations:
     # fp16_lora_merge); off: an adapter on the shared UNet, or an fp32 merge into a separate style base
     release_lora_merge: bool = False
+    # weights of single methods (sms.stylizer): an SD-1.5 ControlNet (diffusers folder or single file; 'tiny':
+    # a seeded stand-in) for Style-LoRA + ControlNet; VGG-19 (torchvision state dict; 'standin') for Gatys
+    controlnet: str | None = None
+    vgg19: str | None = None
 
     @property
     def shares_base(self) -> bool:

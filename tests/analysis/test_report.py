@@ -57,10 +57,14 @@ def test_main_table_has_our_rows_with_value_and_ci_and_the_papers_reference_rows
     assert sms[1] == "sms" and sms[3] == "0.412 [0.39, 0.44]"  # LPIPS column
     assert sms[5] == "61.000 [60.00, 62.00]"  # CLIP style
     assert table_row(main_md, "DDS")[3] == "0.520 [0.50, 0.55]"
-    paper = table_row(main_md, "SMS — paper [notes, unverified]", "DIV2K, paper styles")
-    assert paper[3] == "0.326" and paper[7] == "13.089" and paper[8] == "18.686" and paper[9] == "1.487"
-    assert paper[6] == ""  # the paper's FID is the art-tuned one: under FID_art, not plain FID
-    assert table_row(main_md, "DDS — paper [notes, unverified]", "DIV2K, paper styles")[3] == "0.513"
+    # the paper's numbers beside our row of the same label: LPIPS, FID (the art-tuned one), ArtFID, PickScore
+    assert sms[10:14] == ["0.326", "13.089", "18.686", "1.487"]
+    assert table_row(main_md, "DDS")[10] == "0.513"
+    assert table_row(main_md, "VSD")[10:14] == ["", "", "", ""]   # not in the paper's table
+    # methods no run carries stay paper-only rows; methods that ran have none
+    paper_only = table_row(main_md, "InstantStyle+ — paper [notes, unverified]", "DIV2K, paper styles")
+    assert paper_only[3] == "" and paper_only[10] == "0.538"
+    assert "SMS — paper" not in main_md and "DDS — paper" not in main_md
     # the same rows are in report.md and the CSV holds the unformatted numbers
     assert "| SMS | sms | watercolor | 0.412 [0.39, 0.44] |" in (built["out"] / "report.md").read_text()
     rows = list(csv.DictReader(open(built["out"] / "tables" / "main.csv")))
@@ -80,7 +84,7 @@ def test_skipped_metric_and_absent_run_render_as_dash_with_the_reason(built):
     number = re.fullmatch(r"— \[(\d+)\]", fid).group(1)
     assert notes(main_md)[number] == f"fid skipped: {FID_REASON}"
     vsd = table_row(main_md, "VSD")
-    assert all(cell.startswith("— [") for cell in vsd[3:])
+    assert all(cell.startswith("— [") for cell in vsd[3:10])
     assert "run 'vsd': no rows in aggregate.csv" in notes(main_md)[vsd[3][3:-1]]
     report = (built["out"] / "report.md").read_text()
     assert f"fid skipped: {FID_REASON}" in report

@@ -1,1 +1,1 @@
-"""Score-distillation baselines, one registered method per file (see README: "Adding a method")."""
+"""The methods SMS is measured against, one registered method per file, of every family (score distillation, sampling, classic); README: "Adding a method"."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from sms.folders import IMAGE_SUFFIXES, is_image_file, list_images
+from sms.images import ImageLoadError, load_rgb
 from sms.rng import VAE_STEP, RandomStreams
 
 
@@ -30,12 +31,23 @@ def exemplar_files(reference: str | Path) -> list[Path]:
 
 
 def choose_exemplar(reference: str | Path, seed: int, image_id: str) -> str:
-    """The file that content image ``image_id`` is stylised with (the only one, or one drawn uniformly)."""
+    """The file that content image ``image_id`` is stylised with: the only one, or one drawn uniformly; an
+    unreadable draw passes to the next file in sorted order (style sets hold the odd broken file, which staging
+    records and metrics skip), so the choice stays a function of (seed, image id, folder contents)."""
     files = exemplar_files(reference)
-    if not is_image_file(files[0]) and len(files) == 1:
+    if len(files) == 1 and not is_image_file(files[0]):
         raise ExemplarError(f"the exemplar {files[0]} is not an image file ({', '.join(sorted(IMAGE_SUFFIXES))}).")
-    if len(files) == 1:
-        return str(files[0].resolve())
-    generator = RandomStreams(seed, image_id).generator(VAE_STEP, "exemplar")
-    return str(files[int(torch.randint(len(files), (1,), generator=generator))].resolve())
-
+    start = 0
+    if len(files) > 1:
+        generator = RandomStreams(seed, image_id).generator(VAE_STEP, "exemplar")
+        start = int(torch.randint(len(files), (1,), generator=generator))
+    problems = []
+    for path in files[start:] + files[:start]:
+        try:
+            load_rgb(path)
+        except ImageLoadError as error:
+            problems.append(str(error))
+            continue
+        return str(path.resolve())
+    raise ExemplarError(f"no exemplar in {reference} is a usable image: {'; '.join(problems[:3])}"
+                        f"{' …' if len(problems) > 3 else ''}. Replace the file(s) or name another exemplar.")

@@ -31,7 +31,7 @@ from sms.models.stack import ModelSpec, ModelStack, load_stack
 from sms.outputs import atomic_write_bytes, atomic_write_json, png_bytes
 from sms.results import SIDECAR_SCHEMA, image_id, is_finished, output_paths, rebuild_manifest
 from sms.rng import RandomStreams
-from sms.stylizer import Stylized, needs_exemplar
+from sms.stylizer import Stylized, needs_exemplar, uses_style_weights
 from sms.weights import reference_digest
 
 DEMO_LABEL = "embedded default (tiny random models): numbers test the machinery, not the paper"
@@ -57,9 +57,12 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def weight_identities(spec: ModelSpec) -> dict[str, str | None]:
+def weight_identities(spec: ModelSpec, style: bool = True) -> dict[str, str | None]:
     """The contents of the weights a run uses (sha256, cached by path, size and mtime): replacing a file in
-    place changes the digest below, so its results are recomputed instead of kept as finished."""
+    place changes the digest below, so its results are recomputed instead of kept as finished. ``style``:
+    whether the run uses the style's LoRA and style checkpoint."""
+    if not style:
+        return {"base": reference_digest(spec.base), "configs": [spec.single_file_config]}
     return {"base": reference_digest(spec.base), "style_base": reference_digest(spec.style_base),
             "style_lora": reference_digest(spec.style_lora),
             "configs": [spec.single_file_config, spec.style_base_config]}
@@ -68,7 +71,8 @@ def weight_identities(spec: ModelSpec) -> dict[str, str | None]:
 def config_digest(run: ResolvedRun) -> str:
     """What makes a result finished: the resolved settings and the contents of every file they name (the SD
     weights, a method's own network, the exemplar image)."""
-    weights = weight_identities(run.run.model) if run.method_cls.needs_diffusion else {}
+    weights = weight_identities(run.run.model, uses_style_weights(run.method_cls)) \
+        if run.method_cls.needs_diffusion else {}
     own = {label: reference_digest(path) for label, path in run.method_cls.weights(run).items()} \
         if not run.is_distillation else {}
     payload = {**run.as_dict(), "weights": weights, "method_weights": own,
@@ -136,12 +140,14 @@ def read_input(task: ImageTask) -> bytes:
 
 
 def models_kind(method: str) -> str:
-    """Which stack a method runs on: 'none' (a classic method loads its own network), 'sampling' (the SD stack
-    without the fake LoRA), or 'distillation' (with it)."""
+    """Which stack a method runs on: 'none' (a classic method loads its own network), 'base' (the SD base alone:
+    a sampling method that takes no LoRA), 'sampling' (the SD stack without the fake LoRA), or 'distillation'."""
     method_cls = method_class(method)
     if not method_cls.needs_diffusion:
         return "none"
-    return "distillation" if method_cls.family == "score distillation" else "sampling"
+    if method_cls.family == "score distillation":
+        return "distillation"
+    return "sampling" if uses_style_weights(method_cls) else "base"
 
 
 def load_models(spec: ModelSpec, method: str = "sms") -> ModelStack | None:
@@ -151,7 +157,11 @@ def load_models(spec: ModelSpec, method: str = "sms") -> ModelStack | None:
     kind = models_kind(method)
     if kind == "none":
         return None
-    return load_stack(spec if kind == "distillation" else replace(spec, with_fake=False))
+    if kind == "distillation":
+        return load_stack(spec)
+    if kind == "base":   # never load a style checkpoint the method would not use
+        spec = replace(spec, style_base=None, style_base_config=None, style_lora=None)
+    return load_stack(replace(spec, with_fake=False))
 
 
 def compute_image(task: ImageTask, data: bytes, models: ModelStack | None, *, progress: bool = True,

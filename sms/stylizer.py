@@ -91,6 +91,14 @@ class Stylizer:
 METHOD_WEIGHT_FIELDS = ("controlnet", "vgg19")
 #: what a method without the SD stack keeps of its ModelSpec
 DEVICE_FIELDS = ("device", "dtype")
+#: ModelSpec fields of the style's own SD weights: only methods whose style input includes the LoRA use them
+STYLE_WEIGHT_FIELDS = ("style_base", "style_base_config", "style_lora", "lora_scale", "apply_text_encoder_lora",
+                       "release_lora_merge")
+
+
+def uses_style_weights(method_cls: type) -> bool:
+    """Whether a method runs on the style's LoRA / style checkpoint (else its results never depend on them)."""
+    return "lora" in getattr(method_cls, "style_inputs", ("lora",))
 
 
 def model_settings(method_cls: type, model: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +106,9 @@ def model_settings(method_cls: type, model: dict[str, Any]) -> dict[str, Any]:
     own = getattr(method_cls, "spec_weights", ())
     if not method_cls.needs_diffusion:
         return {name: model[name] for name in (*DEVICE_FIELDS, *own)}
-    return {name: value for name, value in model.items() if name not in METHOD_WEIGHT_FIELDS or name in own}
+    unused = () if uses_style_weights(method_cls) else STYLE_WEIGHT_FIELDS
+    return {name: value for name, value in model.items()
+            if (name not in METHOD_WEIGHT_FIELDS or name in own) and name not in unused}
 
 
 def needs_exemplar(method_cls: type) -> bool:

@@ -10,7 +10,9 @@ import os
 import re
 from pathlib import Path
 
+from sms.config import method_class
 from sms.folders import list_images
+from sms.registry import UnknownName
 from sms.weights import PICKLE_SUFFIXES, WeightFileError, is_hub_id, is_stand_in, safetensors_header
 from workflow.check_inputs import check_method_inputs
 from workflow.discovery import load_methods
@@ -65,8 +67,14 @@ def _check_generator_run(params: Params, run: str) -> list[str]:
                 "content and settings); add one, as the demo and paper profiles have"]
     try:
         params.train_config(run)
+        family = method_class(params.run(run)["method"]).family
     except ConfigError as error:
         return [f"runs.{run}.generator (over profiles.{params.profile_name}.generator.train): {error}"]
+    except UnknownName:
+        return []   # reported by the run check
+    if family != "score distillation":
+        return [f"runs.{run}.generator: a generator is distilled with a score-distillation method's loss; "
+                f"{params.run(run)['method']!r} is a {family} method (remove `generator:` or pick sms, dds, …)"]
     return []
 
 

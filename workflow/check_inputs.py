@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sms.config import method_class
+from sms.exemplars import ExemplarError, exemplar_files
+from sms.images import ImageLoadError, load_rgb
+from sms.registry import UnknownName
+from sms.stylizer import needs_exemplar
 from sms.weights import WeightFileError, is_stand_in, safetensors_header
 from workflow.params import STAGED_STYLES, STYLE_SET, Params
 
@@ -13,10 +18,6 @@ WHAT = {"controlnet": "an SD-1.5 ControlNet (canny or tile): a diffusers folder 
 
 
 def check_method_inputs(params: Params, runs: list[str]) -> list[str]:
-    from sms.config import method_class
-    from sms.registry import UnknownName
-    from sms.stylizer import needs_exemplar
-
     problems, where = [], f"profiles.{params.profile_name}"
     for run in runs:
         try:
@@ -40,11 +41,11 @@ def _exemplar_problem(params: Params, style_name: str, value: str | None, run: s
     if value == STYLE_SET:
         return None if params.styles[style_name].get("style_set") or _demo_set(params, style_name) else \
             f"'{STYLE_SET}' needs the style's style_set folder"
-    from sms.exemplars import ExemplarError, exemplar_files
-
     try:
-        exemplar_files(value)
-    except ExemplarError as error:
+        files = exemplar_files(value)
+        if len(files) == 1:
+            load_rgb(files[0])
+    except (ExemplarError, ImageLoadError) as error:
         return str(error)
     return None
 

@@ -217,7 +217,8 @@ def _list_methods() -> int:
         cls = method_class(name)
         print(f"{name:22s} family: {cls.family}; style input: {' + '.join(cls.style_inputs)}"
               + (f"; weights: {', '.join(cls.spec_weights)}" if getattr(cls, "spec_weights", ()) else ""))
-        print(f"{'':22s} profiles: {', '.join(sorted(cls.profiles))} (default {cls.default_profile})")
+        default = "" if list(cls.profiles) == [cls.default_profile] else f" (default {cls.default_profile})"
+        print(f"{'':22s} profiles: {', '.join(sorted(cls.profiles))}{default}")
         print(f"{'':22s} settings: {', '.join(field.name for field in dataclasses.fields(cls.Config))}")
     return 0
 

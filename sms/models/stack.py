@@ -51,7 +51,7 @@ class ModelSpec:
     # fp16_lora_merge); off: an adapter on the shared UNet, or an fp32 merge into a separate style base
     release_lora_merge: bool = False
     # weights of single methods (sms.stylizer): an SD-1.5 ControlNet (diffusers folder or single file; 'tiny':
-    # a seeded stand-in) for Style-LoRA + ControlNet; VGG-19 (torchvision state dict; 'standin') for Gatys
+    # a seeded stand-in) for Style-LoRA + ControlNet; VGG-19 (torchvision state dict; 'tiny') for Gatys
     controlnet: str | None = None
     vgg19: str | None = None
 

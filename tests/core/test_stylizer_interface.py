@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from sms.config import RunConfig, resolve
+from sms.exemplars import ExemplarError
 from sms.models.stack import ModelSpec
 from sms.runner import InputError, config_digest, stylize_files
 from sms.stylizer import Stylized, Stylizer, stylizers
@@ -109,6 +110,21 @@ def test_a_folder_of_exemplars_gives_each_image_its_own_drawn_from_the_seed(blen
     assert other_seed != first
 
 
+def test_an_unreadable_exemplar_draw_passes_to_the_next_readable_file(blend, tmp_path):
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    (styles / "a_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really an image")
+    good = solid(styles / "b_good.png", (0, 200, 0))
+    photos = [solid(tmp_path / f"p{i}.png", (0, 0, 0)) for i in range(6)]
+    report = stylize_files(photos, config(styles), tmp_path / "out", progress=False)
+    assert sorted(report.written) == [p.stem for p in photos] and not report.failed
+    paths = {json.loads((tmp_path / "out" / f"{p.stem}.json").read_text())["exemplar"]["path"] for p in photos}
+    assert paths == {str(good.resolve())}
+    good.unlink()
+    with pytest.raises(ExemplarError, match="no exemplar in .* is a usable image: .*a_broken.png"):
+        stylize_files(photos, config(styles), tmp_path / "out2", progress=False)
+
+
 def test_results_follow_the_exemplars_contents_and_only_the_weights_the_method_uses(blend, tmp_path):
     exemplar = solid(tmp_path / "style.png", (0, 0, 0))
     digest = config_digest(resolve(config(exemplar)))
@@ -120,6 +136,21 @@ def test_results_follow_the_exemplars_contents_and_only_the_weights_the_method_u
     assert config_digest(resolve(config(exemplar, model=ModelSpec(vgg19="tiny:1")))) != digest
     sms = RunConfig(method="sms")
     assert config_digest(resolve(replace(sms, model=ModelSpec(vgg19="tiny:1")))) == config_digest(resolve(sms))
+
+
+def test_a_sampling_method_depends_on_the_styles_lora_only_when_it_takes_one(tmp_path):
+    import baselines.style_lora  # noqa: F401  (registers style_lora)
+    import baselines.styleid  # noqa: F401  (registers styleid)
+    from sms.runner import models_kind
+
+    exemplar = solid(tmp_path / "style.png", (0, 0, 0))
+    other_style = ModelSpec(style_base="tiny:1", style_lora=str(exemplar), lora_scale=0.5)
+    styleid = RunConfig(method="styleid", exemplar=str(exemplar))
+    assert config_digest(resolve(replace(styleid, model=other_style))) == config_digest(resolve(styleid))
+    assert "style_lora" not in resolve(styleid).as_dict()["model"] and models_kind("styleid") == "base"
+    lora = RunConfig(method="style_lora")
+    assert config_digest(resolve(replace(lora, model=ModelSpec(style_base="tiny:1")))) != config_digest(resolve(lora))
+    assert models_kind("style_lora") == "sampling" and models_kind("sms") == "distillation"
 
 
 def test_unknown_method_names_every_family(blend):

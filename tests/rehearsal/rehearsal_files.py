@@ -5,7 +5,9 @@
 - kohya-format style LoRAs, referred to by ``~/…`` paths;
 - a DIV2K zip in the official layout (``DIV2K_valid_HR/0801.png`` … ``0900.png``), accepted by its own checksum;
 - style reference folders with nested folders, an unreadable file and a ``.gif``;
-- metric weights in the file formats eval/README.md documents (random stand-ins written by eval.standin).
+- metric weights in the file formats eval/README.md documents (random stand-ins written by eval.standin);
+- the single baselines' own weights: a ControlNet as one ``.safetensors`` file and VGG-19 as torchvision's
+  ``vgg19-dcbb9e9d.pth`` (features' state dict, ``features.*`` keys), and an exemplar image beside a style set.
 """
 from __future__ import annotations
 
@@ -86,6 +88,21 @@ def write_style_set(folder: Path, seed: int) -> Path:
     return folder
 
 
+def write_method_weights(weights: Path) -> dict[str, Path]:
+    """A ControlNet single file (a differently seeded copy of the stand-in's shape) and a VGG-19 .pth."""
+    import torch
+    from safetensors.torch import save_file
+
+    from sms.models.controlnet import build_tiny_controlnet
+    from sms.models.vgg import TORCHVISION_FILE, standin_state
+
+    controlnet = weights / "control_v11p_sd15_canny.safetensors"
+    save_file({k: v.contiguous() for k, v in build_tiny_controlnet(seed=7).state_dict().items()}, str(controlnet))
+    vgg19 = weights / TORCHVISION_FILE
+    torch.save({f"features.{key}": value for key, value in standin_state(seed=3).items()}, vgg19)
+    return {"controlnet": controlnet, "vgg19": vgg19}
+
+
 def write_metric_weights(folder: Path) -> Path:
     from eval.standin import write_standin_weights
 
@@ -100,6 +117,10 @@ def fabricate(home: Path) -> dict:
     for name, seed in (("watercolor", 1), ("pixel", 2)):
         write_style_set(home / "data" / "styles" / name, seed)
     write_style_set(home / "data" / "train_photos", 3)     # the generators' training images: a user's folder
+    method_files = write_method_weights(weights)
+    exemplar = home / "data" / "exemplars" / "pixel_exemplar.png"
+    exemplar.parent.mkdir(parents=True)
+    _photo(77, (90, 60)).save(exemplar)
     metric_json = write_metric_weights(weights / "metrics")
     import json
 
@@ -113,14 +134,18 @@ def fabricate(home: Path) -> dict:
     return {
         "label": "rehearsal: the paper profile's code path with fabricated user files (tiny models)",
         "stylize": {"model": tilde(files["single"]), "model_config": tilde(files["config"]), "device": "cpu",
-                    "dtype": "float32", "tf32": False, "resolution": 64, "iters": 2},
+                    "dtype": "float32", "tf32": False, "resolution": 64, "iters": 2,
+                    "controlnet": tilde(method_files["controlnet"]), "vgg19": tilde(method_files["vgg19"]),
+                    "method_settings": {"gatys": {"iterations": 3}, "styleid": {"steps": 4},
+                                        "style_lora_controlnet": {"steps": 4}}},
         "content": {"kind": "div2k", "split": "valid", "size": 64, "zip": tilde(zip_path), "folder": None,
                     "sha256": zip_sha, "limit": 2},
         "styles": {
             "watercolor": {"prompt": "watercolor style", "lora": tilde(files["lora_watercolor"]), "style_base": None,
-                           "lambda": 5.0e-4, "style_set": "~/data/styles/watercolor"},
+                           "lambda": 5.0e-4, "style_set": "~/data/styles/watercolor", "exemplar": "style_set"},
             "pixel": {"prompt": "3232pixel, pixel art", "lora": tilde(files["lora_pixel"]),
-                      "style_base": tilde(files["folder"]), "lambda": 2.0e-4, "style_set": "~/data/styles/pixel"},
+                      "style_base": tilde(files["folder"]), "lambda": 2.0e-4, "style_set": "~/data/styles/pixel",
+                      "exemplar": tilde(exemplar)},
         },
         "generator": {"train_content": {"kind": "folder", "path": "~/data/train_photos", "size": 64, "limit": None},
                       "train": {"steps": 3, "batch_size": 2, "crop": 64, "lr": 1.0e-4, "architecture": "default",

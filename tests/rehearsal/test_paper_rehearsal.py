@@ -16,7 +16,9 @@ from rehearsal_files import fabricate
 from rehearsal_project import ROOT, environment, make_project, run, stages_run
 
 pytestmark = pytest.mark.slow
-RUNS = ("sms", "dds_style_prior", "lambda_1e-4", "ff_sms")  # a method, a baseline with settings, a λ point, a generator
+# a method, a baseline with settings, a λ point, a generator, and one baseline of each other family and input
+RUNS = ("sms", "dds_style_prior", "lambda_1e-4", "ff_sms", "styleid", "style_lora_controlnet", "magenta", "gatys")
+USES_LORA = ("sms", "dds_style_prior", "lambda_1e-4", "ff_sms", "style_lora_controlnet")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def rehearsal(tmp_path_factory):
 
 def test_sms_check_passes_on_the_user_files(rehearsal):
     _, _, _, check, _, _ = rehearsal
-    assert "profile 'paper'" in check.stdout and "4 runs × 2 styles resolve" in check.stdout
+    assert "profile 'paper'" in check.stdout and f"{len(RUNS)} runs × 2 styles resolve" in check.stdout
 
 
 def test_dvc_repro_runs_every_stage_and_writes_the_report(rehearsal):
@@ -62,6 +64,32 @@ def test_weights_came_from_the_users_files(rehearsal):
     assert model["style_lora"] == str(home / "weights" / "lora" / "pixel_kohya.safetensors")
     assert sidecar["models"]["style_lora"] and len(sidecar["models"]["style_lora"]) == 64   # sha256 of the file
     assert sidecar["environment"]["device"] == "cpu" and sidecar["iterations"] == 2
+
+
+def test_the_other_baselines_ran_on_the_users_weights_and_exemplars(rehearsal):
+    project, home, _, _, _, _ = rehearsal
+    from sms.hashing import sha256_file
+
+    def sidecar(run_name, style="pixel"):
+        return json.loads((project / "results" / run_name / style / "0801.json").read_text())
+
+    controlnet = sidecar("style_lora_controlnet")
+    assert controlnet["family"] == "sampling" and controlnet["iterations"] == 4          # method_settings applied
+    assert controlnet["models"]["controlnet"] == sha256_file(home / "weights" / "control_v11p_sd15_canny.safetensors")
+    assert controlnet["unet_forwards"]["total"] == 4 * 2 * 2                            # UNet + ControlNet rows, CFG
+    styleid = sidecar("styleid")
+    assert styleid["exemplar"]["path"] == str(home / "data" / "exemplars" / "pixel_exemplar.png")
+    assert {"seconds_inversion", "seconds_sampling"} <= set(styleid["timings"])
+    assert "style_lora" not in styleid["config"]["model"] and styleid["unet_forwards"]["total"] == 3 * 4
+    drawn = sidecar("styleid", "watercolor")["exemplar"]["path"]
+    assert drawn.startswith(str(home / "data" / "styles" / "watercolor")) and "broken" not in drawn
+    gatys = sidecar("gatys")
+    assert gatys["family"] == "classic" and gatys["iterations"] == 3
+    assert gatys["models"]["vgg19"] == sha256_file(home / "weights" / "vgg19-dcbb9e9d.pth")
+    assert sidecar("magenta")["unet_forwards"]["total"] == 0
+    rows = {line.split("|")[1].strip() for line in (project / "reports" / "paper" / "tables" / "main.md").read_text()
+            .splitlines() if line.startswith("|")}
+    assert {"StyleID", "Style-LoRA", "Magenta (Ghiasi 2017)", "Gatys (2016)"} <= rows
 
 
 def test_staging_records_the_checksum_override_and_the_unreadable_reference(rehearsal):
@@ -113,4 +141,4 @@ def test_replacing_a_lora_in_place_recomputes_exactly_its_images(rehearsal):
     assert {f"stylize@{run}" for run in RUNS} <= set(stages_run(third.stdout))
     after = {path: path.stat().st_mtime_ns for path in before}
     changed = {path.relative_to(project / "results").parent.as_posix() for path in before if after[path] != before[path]}
-    assert changed == {f"{run}/watercolor" for run in RUNS}
+    assert changed == {f"{run}/watercolor" for run in USES_LORA}   # StyleID, Magenta, Gatys take no LoRA

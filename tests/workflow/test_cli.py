@@ -46,7 +46,7 @@ def params_file(tmp_path: Path, change) -> Path:
 
 def test_unknown_method_names_the_registered_ones(tmp_path, photo):
     user_error(sms("stylize", str(photo), "--method", "smss", "--out", str(tmp_path / "o")),
-               "unknown score-distillation method 'smss'", "Did you mean 'sms'?", "dds")
+               "unknown method 'smss'", "Did you mean 'sms'?", "dds")
     assert not (tmp_path / "o").exists()
 
 

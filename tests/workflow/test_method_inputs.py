@@ -43,12 +43,12 @@ def test_a_style_without_an_exemplar_is_refused_for_exemplar_methods_only(params
     found = problems_of(params, ["styleid", "magenta", "sms", "freestyle"])
     assert len(found) == 2 and all("profiles.demo.styles.watercolor.exemplar: missing" in p for p in found)
     assert any("'styleid'" in p for p in found) and any("'magenta'" in p for p in found)
-    assert problems_of(params, ["sms", "freestyle", "style_lora"]) == []
+    assert problems_of(params, ["sms", "freestyle", "style_lora_sdedit"]) == []
 
 
 def test_an_exemplar_file_folder_or_the_style_set_is_accepted_and_a_bad_one_named(params, tmp_path):
     image = tmp_path / "painting.png"
-    Image.new("RGB", (8, 8), (9, 9, 9)).save(image)
+    Image.new("RGB", (32, 32), (9, 9, 9)).save(image)
     for value in (str(image), str(tmp_path), "style_set"):
         params.styles["watercolor"]["exemplar"] = value
         assert problems_of(params, ["styleid"]) == []
@@ -60,6 +60,11 @@ def test_an_exemplar_file_folder_or_the_style_set_is_accepted_and_a_bad_one_name
     params.styles["watercolor"]["exemplar"] = str(tmp_path / "missing.png")
     [problem] = problems_of(params, ["gatys"])
     assert "does not exist" in problem
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    params.styles["watercolor"]["exemplar"] = str(broken)
+    [problem] = problems_of(params, ["styleid"])
+    assert "not a readable image" in problem and str(broken) in problem
 
 
 def test_style_set_exemplar_resolves_to_the_styles_reference_art(params, tmp_path):
@@ -100,3 +105,9 @@ def test_sms_methods_lists_family_and_style_input_of_every_method(capsys):
     assert "family: classic; style input: exemplar" in lines["magenta"]
     assert "weights: vgg19" in lines["gatys"] and "weights: controlnet" in lines["style_lora_controlnet"]
     assert "family: sampling" in lines["freestyle"] and "style input: prompt" in lines["freestyle"]
+
+
+def test_a_generator_run_of_a_method_that_is_not_score_distillation_is_refused(params):
+    params.runs["ff_magenta"] = {"method": "magenta", "generator": {}}
+    found = [p for p in check_profile(params, ["ff_magenta"]) if p.startswith("runs.ff_magenta.generator")]
+    assert found and "'magenta' is a classic method" in found[0]

@@ -150,7 +150,7 @@ def test_a_run_this_node_cannot_resolve_stops_the_stage_and_keeps_what_finished(
     monkeypatch.setitem(methods._entries, "driver_only", methods.get("sms"))   # a plugin the workers were not given
     plans = [plan_images(photos[:2], cli_config(), tmp_path / "known"),
              plan_images(photos[:1], RunConfig(method="driver_only"), tmp_path / "unknown")]
-    with pytest.raises(UserError, match="unknown score-distillation method 'driver_only'.*--plugins"):
+    with pytest.raises(UserError, match="unknown method 'driver_only'.*--plugins"):
         run_on_ray(plans, ExecutorOptions(kind="ray", gpus_per_worker=4), progress=False)
     assert_same_results(tmp_path / "known", local)   # finished before the stop, manifest included
     assert not (tmp_path / "unknown").exists()

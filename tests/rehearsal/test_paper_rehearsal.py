@@ -15,7 +15,7 @@ import yaml
 from rehearsal_files import fabricate
 from rehearsal_project import ROOT, environment, make_project, run, stages_run
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]   # the module fixture runs `dvc repro` twice
 # a method, a baseline with settings, a λ point, a generator, and one baseline of each other family and input
 RUNS = ("sms", "dds_style_prior", "lambda_1e-4", "ff_sms", "styleid", "style_lora_controlnet", "magenta", "gatys")
 USES_LORA = ("sms", "dds_style_prior", "lambda_1e-4", "ff_sms", "style_lora_controlnet")

@@ -12,7 +12,7 @@ from typing import Any
 from sms.method import Prompts, ScoreDistillation, methods
 from sms.models.stack import ModelSpec
 from sms.registry import UnknownName, closest
-from sms.stylizer import Stylizer, model_settings, stylizers
+from sms.stylizer import Stylizer, model_settings, needs_exemplar, stylizers
 
 
 class ConfigError(ValueError):
@@ -106,6 +106,8 @@ def resolve(run: RunConfig) -> ResolvedRun:
     settings = method_cls.profiles[profile]
     method_config = from_dict(method_cls.Config, deep_merge(settings.get("method", {}), run.method_overrides))
     loop = from_dict(LoopConfig, deep_merge(settings.get("loop", {}), run.loop_overrides))
+    if run.exemplar and not needs_exemplar(method_cls):   # a style's exemplar is only its exemplar methods' input
+        run = dataclasses.replace(run, exemplar=None)
     return ResolvedRun(method_cls, profile, method_config, loop, run)
 
 

@@ -33,12 +33,12 @@ from sms.runner import (
     ImageOutput,
     InputError,
     RunReport,
-    base_sidecar,
     failure_reason,
     load_models,
     refuse_colliding_ids,
     write_output,
 )
+from sms.sidecars import base_sidecar
 
 WEIGHTS = "generator.safetensors"
 

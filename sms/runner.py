@@ -9,32 +9,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import re
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 from PIL import Image
 
-from sms import __version__
 from sms.config import ResolvedRun, RunConfig, method_class, resolve
 from sms.exemplars import choose_exemplar
-from sms.hashing import sha256_bytes
 from sms.images import ImageLoadError, load_rgb, read_image_file
-from sms.loop import LoopResult, stylize_image
+from sms.loop import stylize_image
 from sms.models.loading import TINY
 from sms.models.stack import ModelSpec, ModelStack, load_stack
 from sms.outputs import atomic_write_bytes, atomic_write_json, png_bytes
-from sms.results import SIDECAR_SCHEMA, image_id, is_finished, output_paths, rebuild_manifest
+from sms.results import image_id, is_finished, output_paths, rebuild_manifest
 from sms.rng import RandomStreams
-from sms.stylizer import Stylized, needs_exemplar, uses_style_weights
+from sms.sidecars import base_sidecar, loop_sidecar, stylizer_sidecar
+from sms.stylizer import needs_exemplar, uses_style_weights
 from sms.weights import reference_digest
-
-DEMO_LABEL = "embedded default (tiny random models): numbers test the machinery, not the paper"
 
 
 class InputError(ValueError):
@@ -177,11 +173,18 @@ def compute_image(task: ImageTask, data: bytes, models: ModelStack | None, *, pr
         result = method.stylize(image, task.image_id, RandomStreams(run.loop.seed, task.image_id),
                                 exemplar=exemplar, progress=progress)
         return ImageOutput(task.image_id, png_bytes(result.image), None,
-                           stylizer_sidecar(task, data, image.size, result, run, models))
+                           stylizer_sidecar(_common(task, data, image.size, run, models), result, run))
     result = stylize_image(image, task.image_id, models, run, progress=progress, on_step=on_step)
     preview = png_bytes(preview_strip(result.previews)) if result.previews else None
     return ImageOutput(task.image_id, png_bytes(result.image), preview,
-                       build_sidecar(task, data, image.size, result, run, models))
+                       loop_sidecar(_common(task, data, image.size, run, models), result, run))
+
+
+def _common(task: ImageTask, data: bytes, size, run, models: ModelStack | None) -> dict:
+    sidecar = base_sidecar(task.image_id, task.location, data, size, run, task.digest, models)
+    if task.config.exemplar:
+        sidecar["exemplar"] = {"path": task.config.exemplar, "sha256": reference_digest(task.config.exemplar)}
+    return sidecar
 
 
 def write_output(out_dir: Path, output: ImageOutput) -> None:
@@ -237,7 +240,7 @@ def refuse_colliding_ids(paths) -> None:
 
 def _config_for(run_config: RunConfig, caption: str | None, image: str) -> RunConfig:
     """One image's run: its caption, and its own exemplar file when the run names a folder of them."""
-    if run_config.exemplar:
+    if run_config.exemplar and needs_exemplar(method_class(run_config.method)):
         seed = resolve(run_config).loop.seed
         run_config = replace(run_config, exemplar=choose_exemplar(run_config.exemplar, seed, image))
     if caption is None or caption == run_config.prompts.caption:
@@ -253,68 +256,3 @@ def preview_strip(frames: list[Image.Image]) -> Image.Image:
         strip.paste(frame, (x, 0))
         x += frame.width
     return strip
-
-
-def base_sidecar(image: str, location: str, data: bytes, size, run: ResolvedRun, digest: str,
-                 models: ModelStack | None) -> dict:
-    """The fields every result's sidecar has, whatever produced it (the loop here, a generator elsewhere)."""
-    return {
-        "schema": SIDECAR_SCHEMA,
-        "id": image,
-        "label": DEMO_LABEL if stands_in(run) else "",
-        "source": {"path": location, "sha256": sha256_bytes(data), "size": list(size)},
-        "config": run.as_dict(),
-        "config_digest": digest,
-        "seed": run.loop.seed,
-        "models": models.fingerprint() if models is not None else {},
-        "environment": {"suite": __version__, "torch": torch.__version__, "python": platform.python_version(),
-                        "device": str(models.device) if models is not None else run.run.model.device,
-                        "dtype": run.run.model.dtype},
-    }
-
-
-def stands_in(run: ResolvedRun) -> bool:
-    """Whether the result comes from stand-in weights (the demo's tiny random models), so its numbers test the
-    machinery only; a classic method with real weights (Magenta's ONNX networks) says no even in the demo."""
-    if run.is_distillation:
-        return run.run.model.base == TINY
-    return run.method_cls.stand_in(run)
-
-
-def stylizer_sidecar(task: ImageTask, data: bytes, size, result: Stylized, run: ResolvedRun,
-                     models: ModelStack | None) -> dict:
-    """A sampling or classic method's sidecar: the common fields, its phases' timings, its UNet rows."""
-    steps = max(result.steps, 1)
-    sidecar = base_sidecar(task.image_id, task.location, data, size, run, task.digest, models)
-    if task.config.exemplar:
-        sidecar["exemplar"] = {"path": task.config.exemplar, "sha256": reference_digest(task.config.exemplar)}
-    sidecar["models"] = {**sidecar["models"], **{label: reference_digest(path) for label, path
-                                                  in run.method_cls.weights(run).items()}}
-    return {
-        **sidecar,
-        "family": run.method_cls.family,
-        "iterations": result.steps,
-        "timings": {"seconds_total": result.seconds_total, "seconds_iterations": sum(result.phases.values()),
-                    "seconds_per_iter": sum(result.phases.values()) / steps,
-                    **{f"seconds_{phase}": seconds for phase, seconds in result.phases.items()}},
-        "peak_memory_bytes": result.peak_memory_bytes,
-        "unet_forwards": {"total": result.unet_forwards, "per_iter": result.unet_forwards / steps},
-        **result.record,
-    }
-
-
-def build_sidecar(task: ImageTask, data: bytes, size, result: LoopResult, run: ResolvedRun,
-                  models: ModelStack) -> dict:
-    iters = max(run.loop.iters, 1)
-    forwards = sum(result.trace.forwards)
-    return {
-        **base_sidecar(task.image_id, task.location, data, size, run, task.digest, models),
-        "iterations": run.loop.iters,
-        "timings": {"seconds_total": result.seconds_total, "seconds_iterations": result.seconds_iterations,
-                    "seconds_per_iter": result.seconds_iterations / iters},
-        "peak_memory_bytes": result.peak_memory_bytes,
-        "unet_forwards": {"total": forwards, "per_iter": forwards / iters},
-        "nonfinite": {"total": sum(result.trace.nonfinite),
-                      "steps": [i for i, n in enumerate(result.trace.nonfinite) if n]},
-        "trace": asdict(result.trace),
-    }

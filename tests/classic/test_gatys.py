@@ -14,7 +14,8 @@ from sms.models.errors import ModelLoadError
 from sms.models.stack import ModelSpec
 from sms.models.vgg import VGGFeatures, load_features, standin_state
 from sms.rng import RandomStreams
-from sms.runner import DEMO_LABEL, stylize_files
+from sms.runner import stylize_files
+from sms.sidecars import DEMO_LABEL
 
 ITERS = 12
 

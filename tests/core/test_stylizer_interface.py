@@ -136,6 +136,8 @@ def test_results_follow_the_exemplars_contents_and_only_the_weights_the_method_u
     assert config_digest(resolve(config(exemplar, model=ModelSpec(vgg19="tiny:1")))) != digest
     sms = RunConfig(method="sms")
     assert config_digest(resolve(replace(sms, model=ModelSpec(vgg19="tiny:1")))) == config_digest(resolve(sms))
+    with_exemplar = resolve(replace(sms, exemplar=str(exemplar)))   # a style's exemplar: not SMS's input
+    assert with_exemplar.run.exemplar is None and config_digest(with_exemplar) == config_digest(resolve(sms))
 
 
 def test_a_sampling_method_depends_on_the_styles_lora_only_when_it_takes_one(tmp_path):

@@ -1,6 +1,6 @@
 """The `ray` executor on a local Ray cluster that declares fake GPUs (2 CPUs, 4 GPUs): the same files as `local`,
 one GPU share per worker and no more images at once than shares, a worker killed mid-image replaced and its
-image retried, a broken image failed once, finished images never recomputed, a clear message without Ray."""
+image retried, a broken image failed once, finished images never recomputed, a clear message without Ray; a sampling method with an exemplar runs there as it runs locally."""
 from __future__ import annotations
 
 import json
@@ -103,6 +103,25 @@ def most_at_once(records: list[dict]) -> int:
 def test_ray_writes_the_same_files_as_local(on_ray, local):
     assert_same_results(on_ray, local)
     assert not (on_ray / "broken.json").exists()
+
+
+def test_a_sampling_method_with_an_exemplar_runs_on_ray_as_it_runs_locally(tmp_path, photos, cluster):
+    # no per-method code in the executor: StyleID (exemplar, inversion + sampling phases) writes what `local` writes
+    flags = ["--method", "styleid", "--set", "steps=2", "--exemplar", str(photos[1]), "--no-progress"]
+    outs = {kind: tmp_path / kind for kind in ("local", "ray")}
+    for kind, out in outs.items():
+        code = main(["stylize", *map(str, photos[:2]), "--out", str(out), *flags, "--executor", kind,
+                     "--gpus-per-worker", "2"])
+        assert code == 0
+    for image in ("a", "b"):
+        assert (outs["ray"] / f"{image}.png").read_bytes() == (outs["local"] / f"{image}.png").read_bytes()
+        record = sidecar(outs["ray"] / f"{image}.json")
+        assert record == sidecar(outs["local"] / f"{image}.json")
+        assert record["family"] == "sampling" and record["unet_forwards"]["total"] == 3 * 2
+    assert sorted(r["image"] for r in log(outs["ray"]) if r["status"] == "written") == ["a", "b"]
+    before = {path.name: path.stat().st_mtime_ns for path in outs["ray"].glob("*.png")}
+    assert main(["stylize", *map(str, photos[:2]), "--out", str(outs["ray"]), *flags]) == 0   # resumed locally
+    assert {path.name: path.stat().st_mtime_ns for path in outs["ray"].glob("*.png")} == before
 
 
 def test_each_worker_has_its_own_gpus_and_no_more_images_run_than_gpu_shares(on_ray):

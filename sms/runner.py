@@ -167,8 +167,8 @@ def compute_image(task: ImageTask, data: bytes, models: ModelStack | None, *, pr
     run = resolve(task.config)
     image = load_rgb(task.source, data)
     if not run.is_distillation:
-        exemplar = load_rgb(Path(task.config.exemplar), read_image_file(Path(task.config.exemplar))) \
-            if task.config.exemplar else None
+        exemplar = load_rgb(Path(run.run.exemplar), read_image_file(Path(run.run.exemplar))) \
+            if run.run.exemplar else None
         method = run.method_cls(run.method_config, models, run)
         result = method.stylize(image, task.image_id, RandomStreams(run.loop.seed, task.image_id),
                                 exemplar=exemplar, progress=progress)
@@ -182,8 +182,8 @@ def compute_image(task: ImageTask, data: bytes, models: ModelStack | None, *, pr
 
 def _common(task: ImageTask, data: bytes, size, run, models: ModelStack | None) -> dict:
     sidecar = base_sidecar(task.image_id, task.location, data, size, run, task.digest, models)
-    if task.config.exemplar:
-        sidecar["exemplar"] = {"path": task.config.exemplar, "sha256": reference_digest(task.config.exemplar)}
+    if run.run.exemplar:
+        sidecar["exemplar"] = {"path": run.run.exemplar, "sha256": reference_digest(run.run.exemplar)}
     return sidecar
 
 
@@ -240,9 +240,10 @@ def refuse_colliding_ids(paths) -> None:
 
 def _config_for(run_config: RunConfig, caption: str | None, image: str) -> RunConfig:
     """One image's run: its caption, and its own exemplar file when the run names a folder of them."""
-    if run_config.exemplar and needs_exemplar(method_class(run_config.method)):
-        seed = resolve(run_config).loop.seed
-        run_config = replace(run_config, exemplar=choose_exemplar(run_config.exemplar, seed, image))
+    if run_config.exemplar:   # this image's file from a folder; none for a method that takes no exemplar
+        chosen = choose_exemplar(run_config.exemplar, resolve(run_config).loop.seed, image) \
+            if needs_exemplar(method_class(run_config.method)) else None
+        run_config = replace(run_config, exemplar=chosen)
     if caption is None or caption == run_config.prompts.caption:
         return run_config
     return replace(run_config, prompts=replace(run_config.prompts, caption=caption))

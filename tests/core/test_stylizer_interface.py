@@ -125,6 +125,25 @@ def test_an_unreadable_exemplar_draw_passes_to_the_next_readable_file(blend, tmp
         stylize_files(photos, config(styles), tmp_path / "out2", progress=False)
 
 
+def test_a_method_without_an_exemplar_input_ignores_the_styles_exemplar_folder(blend, monkeypatch, tmp_path):
+    class Grey(Blend):
+        style_inputs = ("text",)
+
+        def stylize(self, image, image_id, streams, *, exemplar=None, progress=True):
+            assert exemplar is None
+            return Stylized(image.convert("L").convert("RGB"), 0.0, {"grey": 0.0}, 0, 1)
+
+    monkeypatch.setitem(stylizers._entries, "grey", Grey)
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    solid(styles / "s.png", (9, 9, 9))
+    photo = solid(tmp_path / "photo.png", (200, 100, 0))
+    report = stylize_files([photo], config(styles, method="grey"), tmp_path / "out", progress=False)
+    assert report.written == ["photo"] and not report.failed
+    assert "exemplar" not in json.loads((tmp_path / "out" / "photo.json").read_text())
+    assert Image.open(tmp_path / "out" / "photo.png").getpixel((0, 0)) == (118, 118, 118)
+
+
 def test_results_follow_the_exemplars_contents_and_only_the_weights_the_method_uses(blend, tmp_path):
     exemplar = solid(tmp_path / "style.png", (0, 0, 0))
     digest = config_digest(resolve(config(exemplar)))

@@ -9,9 +9,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
-from diffusers import ControlNetModel, UNet2DConditionModel
 from PIL import Image
+from sampling_support import astronaut_png, denoiser_rows
 
 from sms.config import RunConfig, resolve
 from sms.models.stack import ModelSpec
@@ -21,7 +20,6 @@ from workflow.discovery import load_methods
 
 load_methods()
 STYLIZERS = stylizers.names()
-DENOISERS = (UNet2DConditionModel, ControlNetModel)
 
 
 def test_the_suites_baselines_are_registered():
@@ -33,8 +31,7 @@ def images(tmp_path_factory):
     from skimage import data
 
     folder = tmp_path_factory.mktemp("conformance")
-    content = folder / "astronaut.png"
-    Image.fromarray(data.astronaut()).resize((72, 64), Image.Resampling.LANCZOS).save(content)
+    content = astronaut_png(folder)
     exemplar = folder / "coffee.png"
     Image.fromarray(data.coffee()).resize((80, 60), Image.Resampling.LANCZOS).save(exemplar)
     return content, exemplar
@@ -51,17 +48,8 @@ def run(name, images, out, models):
     cls = stylizers.get(name)
     config = RunConfig(method=name, model=ModelSpec(controlnet="tiny", vgg19="tiny"), method_overrides=fast_settings(cls),
                        loop_overrides={"resolution": 64}, exemplar=str(exemplar) if "exemplar" in cls.style_inputs else None)
-    rows = []
-
-    def count(module, args, kwargs, output):
-        if isinstance(module, DENOISERS):
-            sample = args[0] if args else kwargs["sample"]
-            rows.append(sample.shape[0])
-    handle = torch.nn.modules.module.register_module_forward_hook(count, with_kwargs=True)
-    try:
+    with denoiser_rows() as rows:
         report = stylize_files([content], config, out, progress=False, models=models)
-    finally:
-        handle.remove()
     assert report.written == ["astronaut"], report.failed
     sidecar = json.loads((out / "astronaut.json").read_text())
     return np.asarray(Image.open(out / "astronaut.png")), sidecar, sum(rows), resolve(config)

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from diffusers import UNet2DConditionModel
 from PIL import Image, ImageFilter
+from sampling_support import astronaut_png, denoiser_rows
 
 from baselines.freestyle import (
     Config,
@@ -38,11 +38,7 @@ def models():
 
 @pytest.fixture(scope="module")
 def content(tmp_path_factory):
-    from skimage import data
-
-    path = tmp_path_factory.mktemp("freestyle") / "astronaut.png"
-    Image.fromarray(data.astronaut()).resize((72, 64), Image.Resampling.LANCZOS).save(path)
-    return path
+    return astronaut_png(tmp_path_factory.mktemp("freestyle"))
 
 
 def resolved(**overrides):
@@ -132,24 +128,12 @@ def test_the_content_is_noised_at_the_first_of_30_steps(models):
     assert SamplingGrid.from_scheduler(models.scheduler, 30).timesteps[0] == 958   # the authors' hard-coded t
 
 
-def count_rows():
-    rows: list[int] = []
-
-    def hook(module, args, kwargs, output):
-        if isinstance(module, UNet2DConditionModel):
-            rows.append((args[0] if args else kwargs["sample"]).shape[0])
-    return rows, torch.nn.modules.module.register_module_forward_hook(hook, with_kwargs=True)
-
-
 @pytest.mark.parametrize("guidance, per_step", [(5.0, 4), (1.0, 2)])
 def test_rows_counted_by_hooks_match_the_stated_count_and_the_sidecar(models, content, tmp_path, guidance, per_step):
     config = RunConfig(method="freestyle", method_overrides={"steps": STEPS, "guidance_scale": guidance},
                        loop_overrides={"resolution": 64})
-    rows, handle = count_rows()
-    try:
+    with denoiser_rows() as rows:
         report = stylize_files([content], config, tmp_path, progress=False, models=models)
-    finally:
-        handle.remove()
     assert report.written == ["astronaut"], report.failed
     sidecar = json.loads((tmp_path / "astronaut.json").read_text())
     run = resolve(config)

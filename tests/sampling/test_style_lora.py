@@ -11,6 +11,7 @@ from accelerate import init_empty_weights
 from diffusers import ControlNetModel, UNet2DConditionModel
 from PIL import Image
 from safetensors.torch import save_file
+from sampling_support import astronaut_png, denoiser_rows
 
 from baselines.style_lora import canny_condition
 from sms.config import RunConfig, resolve
@@ -38,11 +39,7 @@ def models():
 
 @pytest.fixture(scope="module")
 def content(tmp_path_factory):
-    from skimage import data
-
-    path = tmp_path_factory.mktemp("style_lora") / "astronaut.png"
-    Image.fromarray(data.astronaut()).resize((72, 64), Image.Resampling.LANCZOS).save(path)
-    return path
+    return astronaut_png(tmp_path_factory.mktemp("style_lora"))
 
 
 def image_of(path) -> Image.Image:
@@ -59,20 +56,6 @@ def latent(name, models, image, spec=None, **overrides) -> torch.Tensor:
     return z
 
 
-def hooked_rows(fn) -> int:
-    rows: list[int] = []
-
-    def hook(module, args, kwargs, output):
-        if isinstance(module, (UNet2DConditionModel, ControlNetModel)):
-            rows.append((args[0] if args else kwargs["sample"]).shape[0])
-    handle = torch.nn.modules.module.register_module_forward_hook(hook, with_kwargs=True)
-    try:
-        fn()
-    finally:
-        handle.remove()
-    return sum(rows)
-
-
 @pytest.mark.parametrize("name, strength, kept, start", [
     ("style_lora", 0.3, 3, 201), ("style_lora", 0.55, 5, 401), ("style_lora", 1.0, 10, 901),
     ("style_lora_controlnet", 0.3, 3, 201), ("style_lora_controlnet", 1.0, 10, 901)])
@@ -80,13 +63,13 @@ def test_strength_keeps_floor_n_s_steps_and_each_costs_its_rows(models, content,
     run = resolve(RunConfig(method=name, method_overrides={"steps": STEPS, "strength": strength},
                             loop_overrides={"resolution": 64}))
     method = run.method_cls(run.method_config, models, run)
-    results = []
-    rows = hooked_rows(lambda: results.append(method.stylize(image_of(content), "astronaut",
-                                                             RandomStreams(0, "astronaut"), progress=False)))
+    with denoiser_rows() as counted:
+        result = method.stylize(image_of(content), "astronaut", RandomStreams(0, "astronaut"), progress=False)
+    rows = sum(counted)
     per_step = 4 if name == "style_lora_controlnet" else 2          # CFG; the ControlNet's rows count as UNet rows
     assert rows == per_step * kept == run.method_cls.expected_unet_forwards(run.method_config, run)
-    assert results[0].unet_forwards == rows and results[0].steps == kept
-    assert results[0].record["sampling"] == {"start_timestep": start, "steps_run": kept,
+    assert result.unet_forwards == rows and result.steps == kept
+    assert result.record["sampling"] == {"start_timestep": start, "steps_run": kept,
                                              "text_to_image": strength == 1.0}
 
 

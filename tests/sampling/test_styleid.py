@@ -9,6 +9,7 @@ import pytest
 import torch
 from diffusers import UNet2DConditionModel
 from PIL import Image
+from sampling_support import denoiser_rows
 from skimage import data
 
 import baselines.styleid as styleid_module
@@ -44,23 +45,13 @@ def latent(method: StyleID, image, exemplar) -> torch.Tensor:
         return method.generate(image, "img", RandomStreams(0, "img"), exemplar, Phases(CPU), False)[0]
 
 
-def count_rows(unet):
-    rows = []
-    hook = unet.register_forward_pre_hook(
-        lambda module, args, kwargs: rows.append((args[0] if args else kwargs["sample"]).shape[0]), with_kwargs=True)
-    return rows, hook
-
-
 @pytest.mark.parametrize("profile, total, steps", [("official", 150, 50), ("official_t999", 151, 49)])
 def test_unet_rows_counted_by_hooks_equal_the_expected_count(tiny_stack, content, exemplar, profile, total, steps):
     run = resolve(RunConfig(method="styleid", profile=profile, loop_overrides={"resolution": 64}))
     method = StyleID(run.method_config, tiny_stack, run)
     before = dict(tiny_stack.unet.attn_processors)
-    rows, hook = count_rows(tiny_stack.unet)
-    try:
+    with denoiser_rows() as rows:
         result = method.stylize(content, "img", RandomStreams(0, "img"), exemplar=exemplar, progress=False)
-    finally:
-        hook.remove()
     assert sum(rows) == StyleID.expected_unet_forwards(run.method_config, run) == result.unet_forwards == total
     assert rows.count(2) == (total - steps) // 2 and rows.count(1) == steps   # inversion: content + exemplar rows
     assert result.steps == steps and result.record["styleid"]["sampling_steps"] == steps

@@ -33,9 +33,9 @@ from diffusers.models.unets.unet_2d_blocks import CrossAttnUpBlock2D
 from PIL import Image, ImageFilter
 
 from sms.config import ConfigError
-from sms.diffusion import add_noise, cfg
+from sms.diffusion import add_noise
 from sms.image_tensors import release_working_size, working_size
-from sms.sampling import DiffusionStylizer, SamplingGrid, sample
+from sms.sampling import DiffusionStylizer, SamplingGrid, cfg_rows, sample
 from sms.stylizer import stylizers
 
 
@@ -181,7 +181,7 @@ class FreeStyle(DiffusionStylizer):
 
     @classmethod
     def expected_unet_forwards(cls, config: Config, run) -> int:
-        return config.steps * 2 * (1 if config.guidance_scale == 1.0 else 2)
+        return config.steps * 2 * cfg_rows(config.guidance_scale)
 
     def steps(self) -> int:
         return self.config.steps
@@ -194,9 +194,7 @@ class FreeStyle(DiffusionStylizer):
             z_content = self.encode(content, streams)
         grid = SamplingGrid.from_scheduler(self.models.scheduler, config.steps)
         z_start = add_noise(z_content, streams.normal(0, "noise", z_content.shape, self.device), grid.alpha_bars[0])
-        guided = config.guidance_scale != 1.0
-        emb = self.embed(config.negative_prompt, self.run.run.prompts.style) if guided \
-            else self.embed(self.run.run.prompts.style)
+        emb = self.prompt_embeddings(self.run.run.prompts.style, config.negative_prompt, config.guidance_scale)
         rows = emb.shape[0]
         unet = self.models.unet
         router = SkipRouter(unet)
@@ -208,7 +206,7 @@ class FreeStyle(DiffusionStylizer):
                 self.models.denoisers.real(z.repeat(rows, 1, 1, 1), timestep, emb)
             with router.stream("substitute"):
                 out = self.models.denoisers.real(z_content.repeat(rows, 1, 1, 1), timestep, emb)
-            return cfg(out[1:], out[:1], config.guidance_scale) if guided else out
+            return self.guide(out, config.guidance_scale)
 
         with phases("sampling"), router.installed(), modulation.installed() if config.modulation else nullcontext():
             z = sample(eps, z_start, grid, progress=progress, desc="freestyle")

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from sms.config import ConfigError
+from sms.images import square_resized
 from sms.models.errors import ModelLoadError
 from sms.rng import RandomStreams
 from sms.stylizer import Stylized, Stylizer, stylizers
@@ -98,10 +99,7 @@ def check_side(sess, side: int, setting: str) -> None:
 
 def style_input(image: Image.Image, side: int) -> np.ndarray:
     """The centre square, Lanczos to ``side``², as NHWC float32 in [0, 1]."""
-    square = min(image.size)
-    left, top = (image.width - square) // 2, (image.height - square) // 2
-    crop = image.crop((left, top, left + square, top + square)).resize((side, side), Image.LANCZOS)
-    return (np.asarray(crop, dtype=np.float32) / 255.0)[None]
+    return (np.asarray(square_resized(image, side), dtype=np.float32) / 255.0)[None]
 
 
 def content_input(image: Image.Image, side: int) -> tuple[np.ndarray, tuple[int, int]]:

@@ -23,11 +23,10 @@ import torch
 import torch.nn.functional as F
 
 from sms.config import ConfigError
-from sms.diffusion import add_noise, cfg
-from sms.image_tensors import input_tensor
+from sms.diffusion import add_noise
 from sms.models.controlnet import TINY, check_fits, controlnet_reference, load_controlnet
 from sms.models.stack import DTYPES
-from sms.sampling import DiffusionStylizer, SamplingGrid, sample
+from sms.sampling import DiffusionStylizer, SamplingGrid, cfg_rows, kept_steps, sample
 from sms.stylizer import stylizers
 
 CONDITIONS = ("canny", "tile")
@@ -48,11 +47,6 @@ class ControlNetConfig(Config):
     conditioning_scale: float = 1.0
     canny_sigma: float = 1.0
     canny_thresholds: tuple[float, float] = (100.0, 200.0)   # hysteresis low, high on 8-bit intensities
-
-
-def kept_steps(steps: int, strength: float) -> int:
-    """⌊N·strength⌋, at most N: what ``SamplingGrid.from_scheduler`` keeps (diffusers' Img2Img rule)."""
-    return min(int(steps * strength), steps)
 
 
 def canny_condition(x: torch.Tensor, sigma: float, thresholds: tuple[float, float]) -> torch.Tensor:
@@ -94,8 +88,8 @@ class StyleLora(DiffusionStylizer):
 
     @classmethod
     def expected_unet_forwards(cls, config: Config, run) -> int:
-        rows = 1 if config.guidance_scale == 1.0 else 2
-        return kept_steps(config.steps, config.strength) * rows * (2 if cls.uses_controlnet else 1)
+        rows = cfg_rows(config.guidance_scale) * (2 if cls.uses_controlnet else 1)
+        return kept_steps(config.steps, config.strength) * rows
 
     def steps(self) -> int:
         return kept_steps(self.config.steps, self.config.strength)
@@ -104,21 +98,19 @@ class StyleLora(DiffusionStylizer):
         config = self.config
         grid = SamplingGrid.from_scheduler(self.models.scheduler, config.steps, config.strength)
         with phases("encoding"):
-            x = input_tensor(image, self.run.loop.resolution, self.run.loop.input_resize)
-            z_content = self.encode(image, streams) if config.strength < 1.0 else None
+            x = self.working_tensor(image)
+            z_content = self.encode(x, streams) if config.strength < 1.0 else None
         shape = z_content.shape if z_content is not None else self.latent_shape(x)
         noise = streams.normal(0, "noise", shape, self.device)
         z_start = noise if z_content is None else add_noise(z_content, noise, grid.alpha_bars[0])
-        guided = config.guidance_scale != 1.0
-        prompt = self.run.run.prompts.target
-        emb = self.embed(config.negative_prompt, prompt) if guided else self.embed(prompt)
+        emb = self.prompt_embeddings(self.run.run.prompts.target, config.negative_prompt, config.guidance_scale)
         condition = self.condition(x, shape)
 
         def eps(z, t, i):
             rows = z.repeat(emb.shape[0], 1, 1, 1)
             timestep = torch.tensor(t, device=self.device)
             out = self.style_eps(rows, timestep, emb, condition)
-            return cfg(out[1:], out[:1], config.guidance_scale) if guided else out
+            return self.guide(out, config.guidance_scale)
 
         with phases("sampling"):
             z = sample(eps, z_start, grid, progress=progress, desc=self.run.run.method)
@@ -126,7 +118,7 @@ class StyleLora(DiffusionStylizer):
                                 "text_to_image": z_content is None}}
 
     def latent_shape(self, x: torch.Tensor) -> tuple[int, ...]:
-        factor = 2 ** (len(self.models.vae.config.block_out_channels) - 1)
+        factor = self.latent_factor
         return (1, self.models.unet.config.in_channels, x.shape[2] // factor, x.shape[3] // factor)
 
     def condition(self, x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor | None:
@@ -164,8 +156,7 @@ class StyleLoraControlNet(StyleLora):
     def condition(self, x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
         config = self.config
         image = canny_condition(x, config.canny_sigma, config.canny_thresholds) if config.condition == "canny" else x
-        factor = 2 ** (len(self.models.vae.config.block_out_channels) - 1)
-        size = (shape[2] * factor, shape[3] * factor)
+        size = (shape[2] * self.latent_factor, shape[3] * self.latent_factor)
         if tuple(image.shape[2:]) != size:
             image = F.interpolate(image, size=size, mode="bilinear", align_corners=False)
         return image.to(self.device, self.controlnet.dtype)

@@ -35,7 +35,8 @@ from PIL import Image
 
 from sms.attention_injection import InjectionState, installed, self_attention_layers
 from sms.config import ConfigError
-from sms.image_tensors import image_to_tensor, input_tensor
+from sms.image_tensors import image_to_tensor
+from sms.images import centre_crop
 from sms.loop import encode
 from sms.sampling import DiffusionStylizer, Phases, SamplingGrid, invert, sample
 from sms.stylizer import stylizers
@@ -48,18 +49,6 @@ def adain(content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
     c_mean, c_std = content.mean(dims, keepdim=True), content.std(dims, keepdim=True)
     s_mean, s_std = style.mean(dims, keepdim=True), style.std(dims, keepdim=True)
     return (content - c_mean) / c_std * s_std + s_mean
-
-
-def centre_crop(image: Image.Image, aspect: float) -> Image.Image:
-    """The largest centred crop of ``image`` with width/height ≈ ``aspect``."""
-    w, h = image.size
-    if w / h > aspect:
-        keep = max(1, round(h * aspect))
-        box = ((w - keep) // 2, 0, (w - keep) // 2 + keep, h)
-    else:
-        keep = max(1, round(w / aspect))
-        box = (0, (h - keep) // 2, w, (h - keep) // 2 + keep)
-    return image if box == (0, 0, w, h) else image.crop(box)
 
 
 def exemplar_tensor(exemplar: Image.Image, size: tuple[int, int]) -> torch.Tensor:
@@ -135,7 +124,7 @@ class StyleID(DiffusionStylizer):
         layers = self_attention_layers(models.unet, config.up_blocks)
         inversion_grid, sampling_grid = grids(models.scheduler, config.steps, config.t999_start)
         with phases("encoding"):
-            content = input_tensor(image, self.run.loop.resolution, self.run.loop.input_resize)
+            content = self.working_tensor(image)
             style = exemplar_tensor(exemplar, (content.shape[-1], content.shape[-2]))
             z_c, z_s = encode(models, torch.cat([content, style]), [streams, streams], "sample").split(1)
         empty = self.embed("")

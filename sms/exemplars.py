@@ -3,6 +3,7 @@ which each content image gets one file, drawn from (seed, image id) so a rerun, 
 picks the same exemplar."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -30,6 +31,16 @@ def exemplar_files(reference: str | Path) -> list[Path]:
                         "(params.yaml: styles.STYLE.exemplar; by hand: --exemplar).")
 
 
+@functools.lru_cache(maxsize=4096)
+def _unreadable(path: str, size: int, mtime_ns: int) -> str | None:
+    """Why the file cannot be used, or None; decoded once per process and version of the file, not per image."""
+    try:
+        load_rgb(path)
+    except ImageLoadError as error:
+        return str(error)
+    return None
+
+
 def choose_exemplar(reference: str | Path, seed: int, image_id: str) -> str:
     """The file that content image ``image_id`` is stylised with: the only one, or one drawn uniformly; an
     unreadable draw passes to the next file in sorted order (style sets hold the odd broken file, which staging
@@ -43,11 +54,10 @@ def choose_exemplar(reference: str | Path, seed: int, image_id: str) -> str:
         start = int(torch.randint(len(files), (1,), generator=generator))
     problems = []
     for path in files[start:] + files[:start]:
-        try:
-            load_rgb(path)
-        except ImageLoadError as error:
-            problems.append(str(error))
-            continue
-        return str(path.resolve())
+        stat = path.stat()
+        problem = _unreadable(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if problem is None:
+            return str(path.resolve())
+        problems.append(problem)
     raise ExemplarError(f"no exemplar in {reference} is a usable image: {'; '.join(problems[:3])}"
                         f"{' …' if len(problems) > 3 else ''}. Replace the file(s) or name another exemplar.")

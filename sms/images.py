@@ -70,6 +70,26 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def centre_crop(image: Image.Image, aspect: float = 1.0) -> Image.Image:
+    """The largest centred crop of ``image`` with width/height ≈ ``aspect`` (1: the centre square)."""
+    w, h = image.size
+    if w / h > aspect:
+        keep = max(1, round(h * aspect))
+        box = ((w - keep) // 2, 0, (w - keep) // 2 + keep, h)
+    else:
+        keep = max(1, round(w / aspect))
+        box = (0, (h - keep) // 2, w, (h - keep) // 2 + keep)
+    return image if box == (0, 0, w, h) else image.crop(box)
+
+
+def square_resized(image: Image.Image, size: int) -> Image.Image:
+    """The centre square, Lanczos to ``size``²."""
+    square = centre_crop(image)
+    if square.size == (size, size):
+        return square
+    return square.resize((size, size), Image.Resampling.LANCZOS)
+
+
 def _wide_to_uint8(values: np.ndarray) -> np.ndarray:
     is_float = values.dtype.kind == "f"
     values = values.astype(np.float64)

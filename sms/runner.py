@@ -240,10 +240,9 @@ def refuse_colliding_ids(paths) -> None:
 
 def _config_for(run_config: RunConfig, caption: str | None, image: str) -> RunConfig:
     """One image's run: its caption, and its own exemplar file when the run names a folder of them."""
-    if run_config.exemplar:   # this image's file from a folder; none for a method that takes no exemplar
-        chosen = choose_exemplar(run_config.exemplar, resolve(run_config).loop.seed, image) \
-            if needs_exemplar(method_class(run_config.method)) else None
-        run_config = replace(run_config, exemplar=chosen)
+    if run_config.exemplar and needs_exemplar(method_class(run_config.method)):   # others: resolve drops it
+        run_config = replace(run_config, exemplar=choose_exemplar(run_config.exemplar, resolve(run_config).loop.seed,
+                                                                  image))
     if caption is None or caption == run_config.prompts.caption:
         return run_config
     return replace(run_config, prompts=replace(run_config.prompts, caption=caption))

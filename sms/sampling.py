@@ -16,7 +16,7 @@ from diffusers import DDIMScheduler
 from PIL import Image
 from tqdm.auto import tqdm
 
-from sms.diffusion import ddim_step
+from sms.diffusion import cfg, ddim_step
 from sms.image_tensors import input_tensor, tensor_to_image
 from sms.loop import decode, encode
 from sms.rng import RandomStreams
@@ -24,6 +24,16 @@ from sms.stylizer import Stylized, Stylizer
 
 #: ε̂ of the latent ``z`` at timestep ``t``; ``i`` is the index of ``t`` in its grid (for per-step state)
 EpsFn = Callable[[torch.Tensor, int, int], torch.Tensor]
+
+
+def kept_steps(num_steps: int, strength: float) -> int:
+    """⌊N·strength⌋, at most N: the steps image-to-image runs (diffusers' Img2Img rule)."""
+    return min(int(num_steps * strength), num_steps)
+
+
+def cfg_rows(guidance_scale: float) -> int:
+    """UNet rows per ε̂: 2 under classifier-free guidance, 1 at scale 1 (the conditional branch alone)."""
+    return 1 if guidance_scale == 1.0 else 2
 
 
 @dataclass(frozen=True)
@@ -42,8 +52,7 @@ class SamplingGrid:
         ddim = DDIMScheduler.from_config(scheduler.config)
         ddim.set_timesteps(num_steps)
         steps = [int(t) for t in ddim.timesteps]
-        kept = min(int(num_steps * strength), num_steps)
-        steps = steps[num_steps - kept:]
+        steps = steps[num_steps - kept_steps(num_steps, strength):]
         alphas = ddim.alphas_cumprod.double()
         return cls(tuple(steps), tuple(float(alphas[t]) for t in steps), float(ddim.final_alpha_cumprod))
 
@@ -107,10 +116,28 @@ class DiffusionStylizer(Stylizer):
     def device(self) -> torch.device:
         return self.models.device
 
-    def encode(self, image: Image.Image, streams: RandomStreams, init: str = "sample") -> torch.Tensor:
-        """The image at the run's working size (short side ``loop.resolution``) as a scaled VAE latent."""
-        loop = self.run.loop
-        return encode(self.models, input_tensor(image, loop.resolution, loop.input_resize), streams, init)
+    @property
+    def latent_factor(self) -> int:
+        """Pixels per latent position along a side (8 for SD-1.5's VAE)."""
+        return 2 ** (len(self.models.vae.config.block_out_channels) - 1)
+
+    def working_tensor(self, image: Image.Image) -> torch.Tensor:
+        """The image at the run's working size (short side ``loop.resolution``), as the VAE's input."""
+        return input_tensor(image, self.run.loop.resolution, self.run.loop.input_resize)
+
+    def encode(self, image: Image.Image | torch.Tensor, streams: RandomStreams, init: str = "sample") -> torch.Tensor:
+        """The image (or its working tensor) as a scaled VAE latent."""
+        x = image if isinstance(image, torch.Tensor) else self.working_tensor(image)
+        return encode(self.models, x, streams, init)
+
+    def prompt_embeddings(self, prompt: str, negative: str, guidance_scale: float) -> torch.Tensor:
+        """[negative, prompt] under classifier-free guidance, [prompt] alone at scale 1."""
+        return self.embed(negative, prompt) if cfg_rows(guidance_scale) == 2 else self.embed(prompt)
+
+    @staticmethod
+    def guide(out: torch.Tensor, guidance_scale: float) -> torch.Tensor:
+        """ε̂ from the rows of :meth:`prompt_embeddings`' order."""
+        return cfg(out[1:], out[:1], guidance_scale) if cfg_rows(guidance_scale) == 2 else out
 
     def to_image(self, z: torch.Tensor, size: tuple[int, int]) -> Image.Image:
         return tensor_to_image(decode(self.models, z), size)

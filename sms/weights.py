@@ -54,6 +54,13 @@ def weight_files(reference: str | None) -> list[Path]:
     return []
 
 
+def weight_stamp(reference: str | None) -> tuple[tuple[str, int, int], ...]:
+    """(path, size, mtime) of each of ``reference``'s weight files: a cache key that a file replaced in place
+    misses (cheap, unlike :func:`reference_digest`)."""
+    return tuple((str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+                 for path in weight_files(reference) for stat in [path.stat()])
+
+
 def reference_digest(reference: str | None) -> str | None:
     """One sha256 over a reference's weight files (the file's own sha256 for a single file); for a
     stand-in or hub id, the reference itself."""

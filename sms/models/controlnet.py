@@ -19,9 +19,9 @@ from diffusers import ControlNetModel, UNet2DConditionModel
 from diffusers.loaders.single_file_utils import SingleFileComponentError
 
 from sms.models.configs import SD15_CONFIG_DIR
-from sms.models.errors import PICKLE_SUFFIXES, ModelLoadError, pickle_refused_message
+from sms.models.errors import PICKLE_SUFFIXES, ModelLoadError, pickle_refused_message, unreadable_file_message
 from sms.models.quiet import dtype_keyword, quiet_loading
-from sms.weights import TINY, WeightFileError, parse_stand_in, safetensors_header
+from sms.weights import TINY, WeightFileError, parse_stand_in, safetensors_header, weight_stamp
 
 CONTROLNET_SD15_CONFIG_DIR = SD15_CONFIG_DIR.parent / "controlnet_sd15"
 TINY_CONTROLNET_SEED = 4321
@@ -82,13 +82,7 @@ def load_controlnet(reference: str | None, *, dtype: torch.dtype = torch.float32
     if not reference:
         raise ModelLoadError(
             "This method conditions SD-1.5 on a ControlNet and the run names none. " + WHERE_FROM)
-    return _cached(reference, _identity(reference), str(dtype), str(device), allow_pickle)
-
-
-def _identity(reference: str) -> tuple:
-    path = Path(reference).expanduser()
-    files = sorted(path.rglob("*")) if path.is_dir() else [path] if path.is_file() else []
-    return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file())
+    return _cached(reference, weight_stamp(reference), str(dtype), str(device), allow_pickle)
 
 
 @functools.lru_cache(maxsize=2)
@@ -141,11 +135,7 @@ def _check_readable(path: Path) -> dict:
     try:
         return safetensors_header(path)
     except WeightFileError as error:
-        size = path.stat().st_size
-        raise ModelLoadError(
-            f"The ControlNet file {str(path)!r} ({size:,} bytes) is not a readable safetensors file: {error}. It is "
-            f"probably truncated or corrupt (an interrupted download?): download it again and compare its size and "
-            f"sha256 with the source. " + WHERE_FROM) from error
+        raise ModelLoadError(unreadable_file_message(path, "ControlNet file", error) + " " + WHERE_FROM) from error
 
 
 def _config_for(header: dict, path: Path) -> Path:

@@ -16,7 +16,7 @@ from safetensors import SafetensorError
 from torch import nn
 
 from sms.models.errors import ModelLoadError
-from sms.weights import WeightFileError, parse_stand_in, safetensors_header
+from sms.weights import WeightFileError, parse_stand_in, safetensors_header, weight_stamp
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)   # torchvision's normalisation, the one its VGG-19 was trained with
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -118,8 +118,8 @@ def features_state(state: dict[str, torch.Tensor], expected: dict[str, torch.Ten
 
 
 @functools.lru_cache(maxsize=2)
-def _load(reference: str, stamp: tuple[int, int] | None, device: str) -> nn.Sequential:
-    """``stamp`` (size, mtime) makes a replaced file a cache miss."""
+def _load(reference: str, stamp: tuple, device: str) -> nn.Sequential:
+    """``stamp`` (sms.weights.weight_stamp) makes a replaced file a cache miss."""
     features = empty_features()
     stand_in = parse_stand_in(reference)
     if stand_in is not None:
@@ -136,13 +136,12 @@ def load_features(reference: str | None, device: str | torch.device = "cpu") -> 
     if not reference:
         raise ModelLoadError(missing_weights_message())
     if parse_stand_in(reference) is not None:
-        return _load(reference, None, str(device))
+        return _load(reference, (), str(device))
     path = Path(reference).expanduser()
     if not path.is_file():
         raise ModelLoadError(f"The VGG-19 weights {reference!r} do not exist (looked at {str(path.resolve())!r}). "
                              + missing_weights_message())
-    stat = path.stat()
-    return _load(str(path.resolve()), (stat.st_size, stat.st_mtime_ns), str(device))
+    return _load(str(path.resolve()), weight_stamp(str(path)), str(device))
 
 
 class VGGFeatures(nn.Module):

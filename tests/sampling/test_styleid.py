@@ -13,9 +13,10 @@ from sampling_support import denoiser_rows
 from skimage import data
 
 import baselines.styleid as styleid_module
-from baselines.styleid import StyleID, adain, centre_crop, grids
+from baselines.styleid import StyleID, adain, grids
 from sms.attention_injection import InjectionState, installed, self_attention_layers
 from sms.config import ConfigError, RunConfig, resolve
+from sms.images import centre_crop
 from sms.models import ModelSpec
 from sms.models.configs import sd15_scheduler_config
 from sms.rng import RandomStreams
